@@ -1,0 +1,3 @@
+from liftinfer.cli import main
+
+main()

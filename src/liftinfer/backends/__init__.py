@@ -1,0 +1,55 @@
+"""Generation backends. Each is a plugin that registers a :class:`Backend` record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from liftinfer.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from liftinfer.config import EngineConfig
+    from liftinfer.engine.base import GenerationEngine
+
+
+def _always() -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A backend as plugins register it; ``load`` imports the engine class only when it is used.
+
+    ``unavailable`` returns None when the backend can run here, else the reason it cannot (a missing
+    package, no GPU), which ``liftinfer plugins`` shows and ``backend auto`` respects.
+    """
+
+    name: str
+    load: Callable[[], type[GenerationEngine]]
+    description: str = ""
+    unavailable: Callable[[], str | None] = _always
+    plugin: str = ""
+
+
+def cuda_available() -> bool:
+    """True where torch sees a CUDA device; False without torch (never imports it needlessly)."""
+    import importlib.util
+    import sys
+
+    if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@hookimpl(trylast=True)
+def liftinfer_select_backend(config: EngineConfig, backends: Mapping[str, Backend]) -> str | None:
+    """The default choice: vLLM where CUDA and vLLM are present, else transformers."""
+    if "vllm" in backends and backends["vllm"].unavailable() is None and cuda_available():
+        return "vllm"
+    if "transformers" in backends:
+        return "transformers"
+    usable = [name for name, b in backends.items() if b.unavailable() is None]
+    return usable[0] if usable else None

@@ -1,0 +1,64 @@
+"""The ``liftinfer`` command line. Commands live one group per module; plugins add their own."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from liftinfer import __version__
+from liftinfer.errors import ConfigError, LiftinferError
+
+
+def fail(exc: LiftinferError) -> None:
+    """Print an error as one line (no traceback) and exit with the error's code."""
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {exc.message}", soft_wrap=True)
+    sys.exit(exc.exit_code)
+
+
+class LiftinferGroup(click.Group):
+    """Turns liftinfer's errors into a message and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from pydantic import ValidationError
+
+        try:
+            return super().invoke(ctx)
+        except LiftinferError as exc:
+            fail(exc)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            fail(ConfigError(f"{field}: {first['msg']}", field=field))
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+
+@click.group(cls=LiftinferGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="liftinfer")
+def cli() -> None:
+    """LLM generation constrained to a JSON Schema: serve it, call it, deploy it."""
+
+
+def _add_builtin_commands() -> None:
+    from liftinfer.cli import generate, plugins, serve, warmup
+
+    for module in (serve, generate, warmup, plugins):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_add_builtin_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from liftinfer.plugins import get_plugins
+
+    try:
+        get_plugins().register_commands(cli)
+    except LiftinferError as exc:
+        fail(exc)
+    cli.main(args=argv, prog_name="liftinfer")

@@ -1,0 +1,80 @@
+"""Settings, read from arguments and ``LIFTINFER_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_MODEL = "smollm2"
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "liftinfer"
+
+
+def _split_names(value: Any) -> Any:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class EngineConfig(BaseSettings):
+    """What an engine needs: which backend and model, its limits, and backend options."""
+
+    model_config = SettingsConfigDict(env_prefix="LIFTINFER_", extra="forbid", validate_assignment=True)
+
+    backend: str = Field("auto", description="backend name, or 'auto' to let plugins choose")
+    model: str = Field(DEFAULT_MODEL, description="a packaged model name, a local path or a hub id")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="root of every cache")
+    dtype: str = Field("auto", description="weights dtype: auto, float32, bfloat16, float16")
+    device: str = Field("auto", description="torch device for the transformers backend: auto, cpu, cuda")
+    threads: int | None = Field(None, ge=1, description="CPU threads for the transformers backend")
+    max_batch_size: int = Field(8, ge=1, le=1024, description="requests decoded together")
+    max_model_len: int = Field(4096, ge=64, description="prompt plus output tokens, at most")
+    compact_json: bool = Field(True, description="no free whitespace in generated JSON")
+    grammar_cache_bytes: int = Field(256 * 2**20, ge=0, description="bound of the compiled-grammar cache")
+    compile_timeout_s: float = Field(10.0, gt=0, description="time limit of one grammar compilation")
+    default_max_tokens: int = Field(512, ge=1)
+    max_tokens_limit: int = Field(4096, ge=1, description="largest max_tokens a request may ask for")
+    max_prompt_chars: int = Field(100_000, ge=1, description="longest prompt (all messages) in characters")
+    max_queue: int = Field(256, ge=1, description="requests admitted at once; more are refused with 429")
+    toggles: Annotated[list[str], NoDecode] = Field(default_factory=list, description="toggles switched on")
+    engine_options: dict[str, Any] = Field(default_factory=dict, description="backend-specific options")
+
+    @field_validator("toggles", mode="before")
+    @classmethod
+    def _toggles(cls, value: Any) -> Any:
+        return _split_names(value)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+
+class ServeConfig(BaseSettings):
+    """How the HTTP server runs."""
+
+    model_config = SettingsConfigDict(env_prefix="LIFTINFER_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    target: str = "local"
+    api_key: str | None = Field(None, repr=False)
+    api_key_file: Path | None = None
+    max_body_bytes: int = Field(2 * 2**20, ge=1024)
+    request_timeout_s: float = Field(300.0, gt=0)
+    load_wait_s: float = Field(300.0, ge=0, description="how long a request waits for a loading engine")
+    log_level: str = "info"
+    warmup_on_start: bool = Field(True, description="run one request as soon as the model is loaded")
+
+    def resolved_api_key(self) -> str | None:
+        if self.api_key:
+            return self.api_key
+        if self.api_key_file:
+            return self.api_key_file.read_text().strip() or None
+        return None

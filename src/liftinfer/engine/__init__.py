@@ -1,0 +1,1 @@
+"""The core: requests, constraints, caches, model sources and the GenerationEngine base class."""

@@ -1,0 +1,390 @@
+"""GenerationEngine: validate -> constrain -> generate -> verify, the same for every backend.
+
+A backend subclasses :class:`GenerationEngine` and implements ``_load`` and ``_complete`` (plus
+``tokenizer_info`` when liftinfer should compile xgrammar grammars for it). Everything else here is
+shared: limits, the grammar cache, post-validation, retries, warm-up, health and the event loop that
+lets synchronous callers, the HTTP server and batch calls share one engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Coroutine, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from liftinfer import __version__
+from liftinfer.config import EngineConfig
+from liftinfer.engine.cache import CacheRoot
+from liftinfer.engine.constraints import Constraint, ConstraintBuilder
+from liftinfer.engine.request import GenerateRequest, GenerateResult, Timings, Usage
+from liftinfer.errors import (
+    LiftinferError,
+    NotReady,
+    OutputInvalid,
+    Overloaded,
+    RequestError,
+    request_error_from,
+)
+
+if TYPE_CHECKING:
+    from liftinfer.plugins import Plugins
+
+T = TypeVar("T")
+
+WARMUP_SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+                 "additionalProperties": False}
+# Decoding parameters for the second try of a non-strict request whose first output did not validate.
+RETRY_TEMPERATURE = 0.7
+
+
+@dataclass
+class PreparedRequest:
+    """A checked request, ready for a backend: its chat, constraint and resolved sampling values."""
+
+    request: GenerateRequest
+    constraint: Constraint
+    max_tokens: int
+    temperature: float
+    seed: int | None
+    submitted: float = field(default_factory=time.perf_counter)
+
+    @property
+    def chat(self) -> list[dict[str, str]]:
+        return self.request.chat()
+
+
+@dataclass
+class Completion:
+    """What a backend returns for one request, before validation."""
+
+    text: str
+    finish_reason: str  # "stop" (grammar or EOS ended it), "length" (max_tokens), "stop_string"
+    prompt_tokens: int
+    completion_tokens: int
+    queue_ms: float = 0.0
+    generate_ms: float = 0.0
+
+
+class GenerationEngine(ABC):
+    """One model behind one backend, answering schema-constrained requests."""
+
+    backend_name: ClassVar[str] = "base"
+
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        *,
+        plugins: Plugins | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        from liftinfer.plugins import get_plugins
+
+        self.config = config or EngineConfig()
+        self.plugins = plugins or get_plugins()
+        self.options = dict(options or {})
+        self.cache = CacheRoot(self.config.cache_dir)
+        self.model_name = self.config.model
+        self.state = "created"
+        self.error: str | None = None
+        self.startup: dict[str, float] = {}
+        self.constraints: ConstraintBuilder | None = None
+        self.warmup_report: dict[str, Any] | None = None
+        self.created_at = time.time()
+        self._load_lock = threading.Lock()
+        self._warm_lock = threading.Lock()
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
+        self._admitted = 0
+
+    # ---- for backends -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _load(self) -> None:
+        """Load the model (record phases with ``self.phase(name)``); set ``self.model_name``."""
+
+    @abstractmethod
+    async def _complete(self, prepared: PreparedRequest) -> Completion:
+        """Generate one output under ``prepared.constraint``; runs on the engine's event loop."""
+
+    def tokenizer_info(self) -> Any:
+        """The xgrammar TokenizerInfo liftinfer compiles grammars for; None if the backend compiles its own."""
+        return None
+
+    def _close(self) -> None:
+        """Release the model."""
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time one start-up phase; it shows in ``health()['startup']`` as ``<name>_ms``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.startup[f"{name}_ms"] = round((time.perf_counter() - start) * 1000, 1)
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def load(self) -> GenerationEngine:
+        """Load the model and the constraint layer; safe to call again and from several threads."""
+        with self._load_lock:
+            if self.ready:
+                return self
+            if self.state == "closed":
+                raise NotReady("the engine is closed")
+            self.state, self.error = "loading", None
+            start = time.perf_counter()
+            try:
+                self._load()
+                with self.phase("tokenizer_info"):
+                    info = self.tokenizer_info()
+                self.constraints = ConstraintBuilder(
+                    info,
+                    cache_bytes=self.config.grammar_cache_bytes,
+                    compile_timeout_s=self.config.compile_timeout_s,
+                    compact=self.config.compact_json,
+                )
+            except BaseException as exc:
+                self.state = "failed"
+                self.error = exc.message if isinstance(exc, LiftinferError) else f"{type(exc).__name__}: {exc}"
+                raise
+            self.startup["total_ms"] = round((time.perf_counter() - start) * 1000, 1)
+            self.state = "ready"
+            self._ready.set()
+        self.plugins.engine_ready(self)
+        return self
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def close(self) -> None:
+        """Release the model and the engine's threads; further requests fail with 503."""
+        if self.state == "closed":
+            return
+        self.plugins.engine_shutdown(self)
+        self._ready.clear()
+        self.state = "closed"
+        try:
+            self._close()
+        finally:
+            if self.constraints is not None:
+                self.constraints.close()
+            loop, self._loop = self._loop, None
+            if loop is not None:
+                loop.call_soon_threadsafe(loop.stop)
+
+    def __enter__(self) -> GenerationEngine:
+        return self.load()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the engine's event loop ----------------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop every backend coroutine runs on, in its own thread, whoever the caller is."""
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="liftinfer-engine-loop", daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+    def _run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    async def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - only called from coroutines
+            running = None
+        if running is self.loop:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    # ---- requests -------------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt: str | None = None,
+        *,
+        schema: dict[str, Any] | type[BaseModel],
+        messages: list[dict[str, str]] | None = None,
+        **options: Any,
+    ) -> GenerateResult:
+        """Generate JSON that validates against ``schema``; loads the model on first use.
+
+        ``options`` are the sampling fields of :class:`GenerateRequest` (max_tokens, temperature, top_p,
+        seed, stop, strict). Raises a :class:`LiftinferError` if the request is bad or the output does
+        not validate.
+        """
+        request = make_request(prompt=prompt, schema=schema, messages=messages, **options)
+        self.load()
+        return self._run_sync(self._agenerate(request))
+
+    async def agenerate(self, request: GenerateRequest) -> GenerateResult:
+        """The coroutine form of :meth:`generate`, callable from any event loop."""
+        return await self._on_loop(self._agenerate(request))
+
+    def generate_batch(
+        self, requests: Iterable[GenerateRequest | dict[str, Any]], *, return_exceptions: bool = True
+    ) -> list[GenerateResult | LiftinferError]:
+        """Generate for many requests at once (the backend batches them); results keep the input order.
+
+        With ``return_exceptions`` (the default) a failed request yields its error in place of a result;
+        otherwise the first error is raised.
+        """
+        prepared = [r if isinstance(r, GenerateRequest) else make_request(**r) for r in requests]
+        self.load()
+        return self._run_sync(self._batch(prepared, return_exceptions))
+
+    async def _batch(
+        self, requests: list[GenerateRequest], return_exceptions: bool
+    ) -> list[GenerateResult | LiftinferError]:
+        results = await asyncio.gather(*(self._agenerate(r) for r in requests), return_exceptions=True)
+        out: list[GenerateResult | LiftinferError] = []
+        for item in results:
+            if isinstance(item, BaseException) and not isinstance(item, LiftinferError):
+                raise item
+            if isinstance(item, LiftinferError) and not return_exceptions:
+                raise item
+            out.append(item)
+        return out
+
+    async def _agenerate(self, request: GenerateRequest) -> GenerateResult:
+        if not self.ready:
+            raise NotReady(f"the engine is {self.state}" + (f": {self.error}" if self.error else ""))
+        if self._admitted >= self.config.max_queue:
+            raise Overloaded(f"the server is at its limit of {self.config.max_queue} requests in flight; retry")
+        self._admitted += 1
+        try:
+            return await self._admitted_generate(request)
+        finally:
+            self._admitted -= 1
+
+    async def _admitted_generate(self, request: GenerateRequest) -> GenerateResult:
+        start = time.perf_counter()
+        max_tokens = self._check_limits(request)
+        constraint = await self._constraint(request)
+        seed, temperature = request.seed, request.temperature
+        attempts = 1 if request.strict else 2
+        for attempt in range(1, attempts + 1):
+            prepared = PreparedRequest(request, constraint, max_tokens, temperature, seed)
+            completion = await self._complete(prepared)
+            try:
+                data = constraint.verify(completion.text, completion.finish_reason)
+            except OutputInvalid as exc:
+                exc.details["attempts"] = attempt
+                if attempt == attempts or completion.finish_reason == "length":
+                    raise
+                seed = (seed or 0) + 1
+                temperature = temperature or RETRY_TEMPERATURE
+                continue
+            parsed = self._parse_model(request, data, completion)
+            timings = Timings(
+                compile_ms=round(constraint.compile_ms, 3),
+                queue_ms=round(completion.queue_ms, 3),
+                generate_ms=round(completion.generate_ms, 3),
+                total_ms=round((time.perf_counter() - start) * 1000, 3),
+            )
+            return GenerateResult(
+                data=data, text=completion.text, finish_reason=completion.finish_reason,  # type: ignore[arg-type]
+                usage=Usage(prompt_tokens=completion.prompt_tokens,
+                            completion_tokens=completion.completion_tokens),
+                timings=timings, model=self.model_name, backend=self.backend_name,
+                grammar_cache_hit=constraint.cache_hit, attempts=attempt,
+                enforcement=constraint.enforcement, parsed=parsed,
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_limits(self, request: GenerateRequest) -> int:
+        max_tokens = request.max_tokens or min(self.config.default_max_tokens, self.config.max_tokens_limit)
+        if max_tokens > self.config.max_tokens_limit:
+            raise RequestError(
+                f"max_tokens must be at most {self.config.max_tokens_limit} (got {max_tokens})", field="max_tokens"
+            )
+        chars = request.prompt_chars()
+        if chars > self.config.max_prompt_chars:
+            raise RequestError(
+                f"prompt is {chars} characters; the limit is {self.config.max_prompt_chars}",
+                field="messages" if request.messages else "prompt",
+            )
+        return max_tokens
+
+    async def _constraint(self, request: GenerateRequest) -> Constraint:
+        assert self.constraints is not None
+        schema = request.json_schema
+        # checks and compilation may take a while: off the loop, so other requests keep decoding
+        return await asyncio.to_thread(self.constraints.build, schema, strict=request.strict)
+
+    def _parse_model(self, request: GenerateRequest, data: Any, completion: Completion) -> BaseModel | None:
+        model = request.model_class
+        if model is None:
+            return None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise OutputInvalid(
+                f"model output validates against the JSON Schema but not the pydantic model: {exc}",
+                details={"finish_reason": completion.finish_reason, "text": completion.text[:2000]},
+            ) from None
+
+    # ---- warm-up and health -------------------------------------------------------------------------
+
+    def warmup(self) -> dict[str, Any]:
+        """Load the model and run one small constrained request; later calls report the first warm-up."""
+        with self._warm_lock:
+            if self.warmup_report is not None:
+                return {**self.warmup_report, "already_warm": True}
+            start = time.perf_counter()
+            self.load()
+            load_ms = (time.perf_counter() - start) * 1000
+            result = self.generate("Answer with JSON: is the sky blue?", schema=WARMUP_SCHEMA, max_tokens=16)
+            self.warmup_report = {
+                "warm": True,
+                "load_ms": round(load_ms, 1),
+                "request_ms": round(result.timings.total_ms, 1),
+                "total_ms": round((time.perf_counter() - start) * 1000, 1),
+            }
+            return {**self.warmup_report, "already_warm": False}
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": self.state,
+            "ready": self.ready,
+            "warm": self.warmup_report is not None,
+            "model": self.model_name,
+            "backend": self.backend_name,
+            "version": __version__,
+            "error": self.error,
+            "startup": dict(self.startup),
+            "uptime_s": round(time.time() - self.created_at, 1),
+            "in_flight": self._admitted,
+            "max_queue": self.config.max_queue,
+            "grammar_cache": self.constraints.cache.stats() if self.constraints else None,
+        }
+
+
+def make_request(**fields: Any) -> GenerateRequest:
+    """Build a GenerateRequest, turning pydantic's validation error into a RequestError naming the field."""
+    fields = {k: v for k, v in fields.items() if v is not None or k in ("prompt", "schema")}
+    try:
+        return GenerateRequest(**fields)
+    except ValidationError as exc:
+        raise request_error(exc) from None
+
+
+def request_error(exc: ValidationError) -> RequestError:
+    return request_error_from(list(exc.errors()))

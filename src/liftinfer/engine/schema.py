@@ -1,0 +1,174 @@
+"""Checks on a JSON Schema before any grammar is built: meta-schema, $refs, obvious unsatisfiability.
+
+Also the walker over subschemas that the other schema passes (keyword reports, limits) share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from liftinfer.errors import SchemaError, UnresolvableRef, UnsatisfiableSchema
+
+# Keywords whose value is one subschema, a dict of subschemas, or a list of subschemas.
+_ONE = ("additionalProperties", "additionalItems", "contains", "not", "if", "then", "else", "propertyNames",
+        "unevaluatedItems", "unevaluatedProperties", "items", "contentSchema")
+_DICT = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_LIST = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+
+# Keywords that say nothing about which instances are valid.
+ANNOTATIONS = frozenset({
+    "$schema", "$id", "id", "$anchor", "$dynamicAnchor", "$comment", "$vocabulary", "$defs", "definitions",
+    "title", "description", "examples", "default", "deprecated", "readOnly", "writeOnly",
+    "contentMediaType", "contentEncoding", "contentSchema", "$recursiveAnchor",
+})
+
+
+@dataclass(frozen=True)
+class Subschema:
+    path: tuple[str | int, ...]
+    schema: dict[str, Any]
+
+    @property
+    def pointer(self) -> str:
+        return "/" + "/".join(str(p) for p in self.path) if self.path else "/"
+
+
+def iter_subschemas(schema: Any, path: tuple[str | int, ...] = ()) -> Iterator[Subschema]:
+    """Every object subschema, depth first, with its path from the root (data under enum/const is skipped)."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [(path, schema)]
+    while stack:
+        here, node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        yield Subschema(here, node)
+        children: list[tuple[tuple[str | int, ...], Any]] = []
+        for key in _ONE:
+            if isinstance(node.get(key), dict):
+                children.append(((*here, key), node[key]))
+        for key in _DICT:
+            if isinstance(node.get(key), dict):
+                children.extend(((*here, key, k), v) for k, v in node[key].items())
+        for key in _LIST:
+            if isinstance(node.get(key), list):
+                children.extend(((*here, key, i), v) for i, v in enumerate(node[key]))
+        deps = node.get("dependencies")
+        if isinstance(deps, dict):
+            children.extend(((*here, "dependencies", k), v) for k, v in deps.items() if isinstance(v, dict))
+        stack.extend(reversed(children))
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def schema_key(schema: Any, **options: Any) -> str:
+    """A stable hash of a schema and the options it is compiled with: equal schemas share one grammar."""
+    return hashlib.sha256(canonical_json({"schema": schema, "options": options}).encode()).hexdigest()
+
+
+def json_pointer(path: Any) -> str:
+    parts = [str(p) for p in path]
+    return "/" + "/".join(parts) if parts else "/"
+
+
+def check_meta_schema(schema: dict[str, Any]) -> None:
+    """Raise SchemaError naming the first place where the schema breaks its meta-schema."""
+    from jsonschema import exceptions
+    from jsonschema.validators import Draft202012Validator, validator_for
+
+    try:
+        cls = validator_for(schema, default=Draft202012Validator)
+    except exceptions.SchemaError as exc:  # pragma: no cover - raised for unknown $schema in old releases
+        raise SchemaError(f"schema: {exc.message}") from None
+    best = exceptions.best_match(cls(cls.META_SCHEMA).iter_errors(schema))
+    if best is not None:
+        raise SchemaError(
+            f"schema is not valid JSON Schema at {json_pointer(best.absolute_path)}: {best.message}",
+            details={"path": json_pointer(best.absolute_path)},
+        )
+
+
+def check_refs(schema: dict[str, Any]) -> int:
+    """Raise UnresolvableRef for the first $ref that does not resolve locally; return the number of $refs."""
+    from referencing import Registry, Resource
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    root_uri = schema.get("$id") if isinstance(schema.get("$id"), str) else "urn:liftinfer:schema"
+    resource = Resource.from_contents(schema, default_specification=DRAFT202012)
+    registry = Registry().with_resource(root_uri, resource).crawl()
+    resolver = registry.resolver(base_uri=root_uri)
+    count = 0
+    for sub in iter_subschemas(schema):
+        ref = sub.schema.get("$ref")
+        if ref is None:
+            continue
+        count += 1
+        if not isinstance(ref, str):
+            raise SchemaError(f"$ref at {sub.pointer} must be a string", details={"path": sub.pointer})
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            remote = ref.startswith(("http://", "https://")) and not ref.startswith(root_uri)
+            why = "remote references are not fetched" if remote else "no such location in the schema"
+            raise UnresolvableRef(
+                f"$ref {ref!r} at {sub.pointer} does not resolve: {why}",
+                details={"path": sub.pointer, "ref": ref},
+            ) from None
+    return count
+
+
+def _bound_conflicts(node: dict[str, Any]) -> str | None:
+    pairs = (("minimum", "maximum"), ("minLength", "maxLength"), ("minItems", "maxItems"),
+             ("minProperties", "maxProperties"), ("exclusiveMinimum", "maximum"),
+             ("minimum", "exclusiveMaximum"), ("exclusiveMinimum", "exclusiveMaximum"))
+    for low, high in pairs:
+        lo, hi = node.get(low), node.get(high)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)):
+            continue
+        strict = low.startswith("exclusive") or high.startswith("exclusive")
+        if lo > hi or (strict and lo == hi):  # type: ignore[operator]
+            return f"{low} {lo} is not below {high} {hi}"
+    return None
+
+
+def check_satisfiable(schema: Any) -> None:
+    """Refuse schemas that no value can satisfy, where that is plain from one subschema.
+
+    Deeper cases (a $ref cycle with no way out, allOf of disjoint types) are left to the grammar compiler,
+    whose refusal is reported as well.
+    """
+    if schema is False:
+        raise UnsatisfiableSchema("schema is `false`: no value satisfies it")
+    for sub in iter_subschemas(schema):
+        node = sub.schema
+        why = _bound_conflicts(node)
+        if why is None and node.get("enum") == []:
+            why = "enum is empty"
+        if why is None and node.get("type") == []:
+            why = "type is an empty list"
+        if why is None and isinstance(node.get("required"), list) and isinstance(node.get("properties"), dict):
+            banned = [k for k in node["required"] if node["properties"].get(k) is False]
+            if banned:
+                why = f"required property {banned[0]!r} is forbidden by `false`"
+        if why is None and node.get("additionalProperties") is False and isinstance(node.get("required"), list):
+            allowed = set(node.get("properties") or {})
+            missing = [k for k in node["required"] if k not in allowed and not node.get("patternProperties")]
+            if missing:
+                why = f"required property {missing[0]!r} is not allowed by additionalProperties: false"
+        if why:
+            raise UnsatisfiableSchema(
+                f"schema is unsatisfiable at {sub.pointer}: {why}", details={"path": sub.pointer}
+            )
+
+
+def keywords_used(schema: Any) -> set[str]:
+    """Every validation keyword that appears in the schema (annotations left out)."""
+    used: set[str] = set()
+    for sub in iter_subschemas(schema):
+        used.update(k for k in sub.schema if k not in ANNOTATIONS)
+    return used

@@ -1,0 +1,242 @@
+"""The plugin manager: built-ins are plugins too, then entry points of the group ``liftinfer``.
+
+``Plugins`` has one typed method per hook, so the rest of liftinfer never calls ``pm.hook.x(...)`` untyped.
+``LIFTINFER_DISABLE_PLUGINS`` (comma-separated) blocks plugins by name, built-in or external; a built-in
+is named by its module (``liftinfer.backends.vllm``) or by the module's last part (``vllm``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pluggy
+
+from liftinfer import hookspecs
+from liftinfer.errors import ConfigError
+
+if TYPE_CHECKING:
+    import click
+
+    from liftinfer.backends import Backend
+    from liftinfer.config import EngineConfig
+    from liftinfer.deploy import DeploymentSpec
+    from liftinfer.engine.base import GenerationEngine
+    from liftinfer.engine.models import ModelSource
+    from liftinfer.targets.base import Target
+    from liftinfer.toggles.base import Toggle
+
+ENTRY_POINT_GROUP = "liftinfer"
+DISABLE_ENV = "LIFTINFER_DISABLE_PLUGINS"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "liftinfer.backends",
+    "liftinfer.backends.transformers",
+    "liftinfer.engine.models",
+    "liftinfer.targets.local",
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    version: str
+    hooks: tuple[str, ...]
+    builtin: bool
+
+
+def _disabled_from_env() -> set[str]:
+    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+class Plugins:
+    """Loads plugins and calls their hooks."""
+
+    def __init__(self, *, entry_points: bool = True, disabled: set[str] | None = None) -> None:
+        self.pm = pluggy.PluginManager("liftinfer")
+        self.pm.add_hookspecs(hookspecs)
+        self.disabled = _disabled_from_env() if disabled is None else set(disabled)
+        self._builtin: set[str] = set()
+        for module_name in DEFAULT_PLUGINS:
+            if module_name in self.disabled or module_name.rsplit(".", 1)[-1] in self.disabled:
+                continue
+            self.pm.register(importlib.import_module(module_name), name=module_name)
+            self._builtin.add(module_name)
+        if entry_points:
+            for name in self.disabled:
+                self.pm.set_blocked(name)
+            self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        self.pm.check_pending()
+
+    # ---- registration ---------------------------------------------------------------------------------
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        registered = self.pm.register(plugin, name=name)
+        if registered is None:
+            raise ConfigError(f"plugin {name!r} is blocked (listed in {DISABLE_ENV}?)")
+        self.pm.check_pending()
+        return registered
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> None:
+        self.pm.unregister(plugin, name=name)
+
+    def describe(self) -> list[PluginInfo]:
+        """Every loaded plugin: name, version and the hooks it implements."""
+        from liftinfer import __version__
+
+        dists = {id(plugin): dist for plugin, dist in self.pm.list_plugin_distinfo()}
+        infos = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or []))
+            dist = dists.get(id(plugin))
+            version = dist.version if dist is not None else __version__ if name in self._builtin else "?"
+            infos.append(PluginInfo(name, version, hooks, name in self._builtin))
+        return infos
+
+    # ---- collectors -------------------------------------------------------------------------------------
+
+    def _collect(self, hook: str, kind: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):  # registration order
+            def register(item: Any, _plugin: str = impl.plugin_name) -> None:
+                if item.name in found:
+                    raise ConfigError(
+                        f"{kind} {item.name!r} is registered twice: by {found[item.name].plugin or '?'} "
+                        f"and by {_plugin}; disable one with {DISABLE_ENV}"
+                    )
+                found[item.name] = _with_plugin(item, _plugin)
+
+            impl.function(**_accepted(impl, {"register": register}))
+        return found
+
+    def backends(self) -> dict[str, Backend]:
+        return self._collect("liftinfer_register_backends", "backend")
+
+    def targets(self) -> dict[str, Target]:
+        return self._collect("liftinfer_register_targets", "target")
+
+    def toggles(self) -> dict[str, Toggle]:
+        return self._collect("liftinfer_register_toggles", "toggle")
+
+    def model_sources(self) -> list[ModelSource]:
+        sources: list[ModelSource] = []
+        self.pm.hook.liftinfer_register_model_sources(register=sources.append)
+        return sources
+
+    # ---- choices and contributions --------------------------------------------------------------------
+
+    def select_backend(self, config: EngineConfig) -> str:
+        backends = self.backends()
+        if config.backend != "auto":
+            if config.backend not in backends:
+                raise ConfigError(
+                    f"unknown backend {config.backend!r}; installed: {', '.join(sorted(backends)) or 'none'}",
+                    field="backend",
+                )
+            return config.backend
+        name = self.pm.hook.liftinfer_select_backend(config=config, backends=backends)
+        if name is None:
+            raise ConfigError("no backend can run here; install one with pip install 'liftinfer[cpu]'")
+        return str(name)
+
+    def engine_options(self, config: EngineConfig, backend: str) -> dict[str, Any]:
+        return self._merge("liftinfer_engine_options", "engine option", config=config, backend=backend)
+
+    def environment(self, config: EngineConfig) -> dict[str, str]:
+        return self._merge("liftinfer_environment", "environment variable", config=config)
+
+    def _merge(self, hook: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        owner: dict[str, str] = {}
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            contribution = impl.function(**_accepted(impl, kwargs)) or {}
+            for key, value in contribution.items():
+                if key in merged and merged[key] != value:
+                    raise ConfigError(
+                        f"{what} {key!r} is set to {merged[key]!r} by {owner[key]} and to {value!r} by "
+                        f"{impl.plugin_name}"
+                    )
+                merged[key], owner[key] = value, impl.plugin_name
+        return merged
+
+    def deployment(self, spec: DeploymentSpec, config: EngineConfig) -> None:
+        self.pm.hook.liftinfer_deployment(spec=spec, config=config)
+
+    def engine_ready(self, engine: GenerationEngine) -> None:
+        self.pm.hook.liftinfer_engine_ready(engine=engine)
+
+    def engine_shutdown(self, engine: GenerationEngine) -> None:
+        self.pm.hook.liftinfer_engine_shutdown(engine=engine)
+
+    def register_commands(self, cli: click.Group) -> None:
+        self.pm.hook.liftinfer_register_commands(cli=cli)
+
+
+def _accepted(impl: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the arguments an implementation asks for (pluggy's opt-in arguments)."""
+    return {name: kwargs[name] for name in impl.argnames if name in kwargs}
+
+
+def _with_plugin(item: T, plugin: str) -> T:
+    if getattr(item, "plugin", None):
+        return item
+    try:
+        object.__setattr__(item, "plugin", plugin)
+    except (AttributeError, TypeError):
+        pass
+    return item
+
+
+_PLUGINS: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """The process-wide plugin manager, loaded on first use."""
+    global _PLUGINS
+    if _PLUGINS is None:
+        _PLUGINS = Plugins()
+    return _PLUGINS
+
+
+def reset_plugins(plugins: Plugins | None = None) -> None:
+    """Replace (or forget) the process-wide plugin manager; tests use it after changing the environment."""
+    global _PLUGINS
+    _PLUGINS = plugins
+
+
+def load_engine(
+    config: EngineConfig | None = None, *, plugins: Plugins | None = None, load: bool = True, **overrides: Any
+) -> GenerationEngine:
+    """Create the engine the configuration asks for (``backend="auto"`` lets plugins choose) and load it."""
+    from liftinfer.config import EngineConfig
+
+    plugins = plugins or get_plugins()
+    if config is None:
+        try:
+            config = EngineConfig(**overrides)
+        except Exception as exc:
+            from pydantic import ValidationError
+
+            if isinstance(exc, ValidationError):
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"])
+                raise ConfigError(f"{field}: {first['msg']}", field=field) from None
+            raise
+    elif overrides:
+        config = config.model_copy(update=overrides)
+    name = plugins.select_backend(config)
+    backend = plugins.backends()[name]
+    reason = backend.unavailable()
+    if reason is not None:
+        raise ConfigError(f"backend {name!r} cannot run here: {reason}", field="backend")
+    options = {**plugins.engine_options(config, name), **config.engine_options}
+    os.environ.update(plugins.environment(config))
+    engine = backend.load()(config, plugins=plugins, options=options)
+    return engine.load() if load else engine

@@ -1,0 +1,1 @@
+"""Deployment targets, one plugin per module."""

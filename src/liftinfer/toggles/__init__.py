@@ -1,0 +1,1 @@
+"""Optimization toggles: plugins that users switch on by name."""

@@ -1,0 +1,102 @@
+"""Shared fixtures. Tests marked ``model`` load the real SmolLM2 model (the cpu extra);
+``grammar`` tests need xgrammar but no model. Both are skipped where those packages are missing
+(the light tox environments of other Python versions); CI's Python 3.11 run has them all."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HAS_CPU_EXTRA = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "xgrammar", "gguf"))
+HAS_XGRAMMAR = importlib.util.find_spec("xgrammar") is not None
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    for item in items:
+        if "model" in item.keywords and not HAS_CPU_EXTRA:
+            item.add_marker(pytest.mark.skip(reason="needs the cpu extra: pip install 'liftinfer[cpu]'"))
+        if "grammar" in item.keywords and not HAS_XGRAMMAR:
+            item.add_marker(pytest.mark.skip(reason="needs xgrammar: pip install 'liftinfer[cpu]'"))
+
+
+@pytest.fixture(scope="session")
+def model_cache_dir() -> Path:
+    """The cache holding the real model: shared across tests (and runs) so it is fetched once."""
+    from liftinfer.config import default_cache_dir
+
+    return Path(os.environ.get("LIFTINFER_CACHE_DIR") or default_cache_dir())
+
+
+@pytest.fixture(scope="session")
+def real_engine(model_cache_dir: Path) -> Iterator[Any]:
+    """The embedded default model on the transformers backend, loaded once per session."""
+    from liftinfer import load_engine
+
+    engine = load_engine(backend="transformers", cache_dir=model_cache_dir, max_batch_size=8)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThreadedServer:
+    """uvicorn serving an app on loopback in a thread, for tests that need a real socket."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Any]:
+    """``serve_app(app)`` starts a real server on loopback and returns it (``.url``); stopped after the test."""
+    servers: list[ThreadedServer] = []
+
+    def start(app: Any) -> ThreadedServer:
+        server = ThreadedServer(app).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__()
+
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 30}, "age": {"type": "integer", "minimum": 0,
+                                                                      "maximum": 130}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}

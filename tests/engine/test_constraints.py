@@ -1,0 +1,136 @@
+import json
+import threading
+import time
+
+import pytest
+
+from liftinfer.engine.constraints import ConstraintBuilder, GrammarCache
+from liftinfer.errors import OutputInvalid, SchemaError, SchemaTooComplex, UnsatisfiableSchema, UnsupportedSchema
+from tests.conftest import PERSON
+
+
+def test_cache_is_bounded_in_bytes_and_least_recently_used_goes_first():
+    cache = GrammarCache(max_bytes=100)
+    cache.put("a", "A", 40)
+    cache.put("b", "B", 40)
+    assert cache.get("a") == "A"  # a is now the most recent
+    cache.put("c", "C", 40)
+    assert cache.get("b") is None
+    assert cache.get("a") == "A" and cache.get("c") == "C"
+    assert cache.bytes == 80
+    stats = cache.stats()
+    assert stats["evictions"] == 1 and stats["hits"] == 3 and stats["misses"] == 1
+    cache.put("huge", "H", 1000)  # bigger than the whole cache: not kept, nothing flushed
+    assert cache.get("huge") is None and cache.get("a") == "A"
+
+
+def test_builder_without_tokenizer_checks_and_validates():
+    builder = ConstraintBuilder(None)
+    constraint = builder.build(PERSON)
+    assert constraint.grammar is None
+    assert constraint.verify('{"name":"Ann","age":3}', "stop") == {"name": "Ann", "age": 3}
+    with pytest.raises(OutputInvalid, match="/age"):
+        constraint.verify('{"name":"Ann","age":-3}', "stop")
+    with pytest.raises(OutputInvalid, match="cut off at max_tokens") as info:
+        constraint.verify('{"name":"An', "length")
+    assert info.value.details["finish_reason"] == "length"
+
+
+def test_second_build_is_a_cache_hit_well_under_a_millisecond():
+    builder = ConstraintBuilder(None)
+    first = builder.build(PERSON)
+    assert not first.cache_hit
+    start = time.perf_counter()
+    for _ in range(100):
+        again = builder.build(json.loads(json.dumps(PERSON)))
+    per_hit_ms = (time.perf_counter() - start) * 1000 / 100
+    assert again.cache_hit
+    assert per_hit_ms < 1.0
+
+
+def test_strict_refuses_keywords_no_grammar_enforces_and_relaxed_reports_them():
+    builder = ConstraintBuilder(None)
+    schema = {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}
+    with pytest.raises(UnsupportedSchema, match="uniqueItems"):
+        builder.build(schema, strict=True)
+    relaxed = builder.build(schema, strict=False)
+    assert relaxed.enforcement["validation_only"] == ["uniqueItems"]
+    with pytest.raises(OutputInvalid):
+        relaxed.verify("[1,1]", "stop")
+
+
+def test_format_is_checked_by_validation():
+    builder = ConstraintBuilder(None)
+    constraint = builder.build({"type": "string", "format": "date"})
+    assert constraint.verify('"2024-02-29"', "stop") == "2024-02-29"
+    with pytest.raises(OutputInvalid):
+        constraint.verify('"2023-02-30"', "stop")
+
+
+@pytest.fixture(scope="module")
+def tokenizer_info():
+    xgr = pytest.importorskip("xgrammar")
+    vocab = [chr(c) for c in range(32, 127)] + ['{"', '":', '",', "true", "false", "null", "</s>"]
+    return xgr.TokenizerInfo(vocab, stop_token_ids=[len(vocab) - 1])
+
+
+def accepts(constraint, text):
+    import xgrammar as xgr
+
+    matcher = xgr.GrammarMatcher(constraint.grammar)
+    return matcher.accept_string(text) and matcher.is_completed()
+
+
+@pytest.mark.grammar
+def test_compiled_grammar_is_compact_and_enforces_the_schema(tokenizer_info):
+    builder = ConstraintBuilder(tokenizer_info, compact=True)
+    constraint = builder.build(PERSON)
+    assert accepts(constraint, '{"name":"Ann","age":3}')
+    assert not accepts(constraint, '{"name": "Ann", "age": 3}')  # no free whitespace
+    assert not accepts(constraint, '{"name":"Ann"}')
+    assert not accepts(constraint, '{"name":"Ann","age":3,"x":1}')
+
+
+@pytest.mark.grammar
+def test_any_whitespace_when_compact_is_off(tokenizer_info):
+    constraint = ConstraintBuilder(tokenizer_info, compact=False).build(PERSON)
+    assert accepts(constraint, '{"name": "Ann", "age": 3}')
+
+
+@pytest.mark.grammar
+def test_concurrent_builds_of_one_schema_compile_once(tokenizer_info):
+    builder = ConstraintBuilder(tokenizer_info)
+    calls = []
+    original = builder._compile
+    builder._compile = lambda schema: (calls.append(1), time.sleep(0.2), original(schema))[2]
+    threads = [threading.Thread(target=builder.build, args=(PERSON,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert builder.cache.stats()["entries"] == 1
+
+
+@pytest.mark.grammar
+def test_compilation_over_the_time_limit_is_refused_and_remembered(tokenizer_info):
+    builder = ConstraintBuilder(tokenizer_info, compile_timeout_s=0.1)
+    release = threading.Event()
+    builder._compile = lambda schema: release.wait(5)
+    start = time.perf_counter()
+    with pytest.raises(SchemaTooComplex, match="0.1 s limit"):
+        builder.build(PERSON)
+    assert time.perf_counter() - start < 1.0
+    with pytest.raises(SchemaTooComplex):  # remembered: no second wait
+        builder.build(PERSON)
+    release.set()
+
+
+@pytest.mark.grammar
+@pytest.mark.parametrize("schema, error", [
+    ({"type": "integer", "minimum": 5, "maximum": 1}, UnsatisfiableSchema),
+    ({"type": "integr"}, SchemaError),
+])
+def test_bad_schemas_never_reach_a_grammar(tokenizer_info, schema, error):
+    with pytest.raises(error):
+        ConstraintBuilder(tokenizer_info).build(schema)

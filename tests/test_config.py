@@ -1,0 +1,50 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from liftinfer.config import EngineConfig, ServeConfig, default_cache_dir
+
+
+def test_defaults_are_the_embedded_model_and_auto_backend(monkeypatch):
+    for name in ("LIFTINFER_MODEL", "LIFTINFER_BACKEND", "LIFTINFER_CACHE_DIR", "LIFTINFER_TOGGLES"):
+        monkeypatch.delenv(name, raising=False)
+    config = EngineConfig()
+    assert config.model == "smollm2"
+    assert config.backend == "auto"
+    assert config.compact_json is True
+    assert config.toggles == []
+
+
+def test_environment_overrides(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIFTINFER_MODEL", "/models/x.gguf")
+    monkeypatch.setenv("LIFTINFER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("LIFTINFER_TOGGLES", "eager, compile-cache")
+    monkeypatch.setenv("LIFTINFER_MAX_BATCH_SIZE", "3")
+    config = EngineConfig()
+    assert config.model == "/models/x.gguf"
+    assert config.cache_dir == tmp_path
+    assert config.toggles == ["eager", "compile-cache"]
+    assert config.max_batch_size == 3
+
+
+def test_cache_dir_follows_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "liftinfer"
+
+
+def test_bad_values_are_refused_with_the_field_named():
+    with pytest.raises(ValidationError) as info:
+        EngineConfig(max_batch_size=0)
+    assert info.value.errors()[0]["loc"] == ("max_batch_size",)
+    with pytest.raises(ValidationError):
+        EngineConfig(unknown_setting=1)
+
+
+def test_api_key_from_file(tmp_path):
+    key = tmp_path / "key"
+    key.write_text("s3cret\n")
+    assert ServeConfig(api_key_file=key).resolved_api_key() == "s3cret"
+    assert ServeConfig(api_key="direct").resolved_api_key() == "direct"
+    assert "direct" not in repr(ServeConfig(api_key="direct"))
+    assert ServeConfig(api_key_file=Path(key)).port == 8000
