@@ -8,6 +8,7 @@ is named by its module (``liftinfer.backends.vllm``) or by the module's last par
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from liftinfer.engine.base import GenerationEngine
     from liftinfer.engine.models import ModelSource
     from liftinfer.targets.base import Target
-    from liftinfer.toggles.base import Toggle
+    from liftinfer.toggles.base import Changes, Toggle
 
 ENTRY_POINT_GROUP = "liftinfer"
 DISABLE_ENV = "LIFTINFER_DISABLE_PLUGINS"
@@ -40,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("liftinfer")
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,12 @@ class Plugins:
             raise ConfigError("no backend can run here; install one with pip install 'liftinfer[cpu]'")
         return str(name)
 
+    def toggle_changes(self, config: EngineConfig, backend: str | None) -> Changes:
+        """The composed changes of the toggles that ``config`` (or their environment switches) turn on."""
+        from liftinfer.toggles.base import active, compose
+
+        return compose(active(config, self.toggles()), config, backend)
+
     def engine_options(self, config: EngineConfig, backend: str) -> dict[str, Any]:
         return self._merge("liftinfer_engine_options", "engine option", config=config, backend=backend)
 
@@ -236,7 +244,11 @@ def load_engine(
     reason = backend.unavailable()
     if reason is not None:
         raise ConfigError(f"backend {name!r} cannot run here: {reason}", field="backend")
-    options = {**plugins.engine_options(config, name), **config.engine_options}
-    os.environ.update(plugins.environment(config))
+    toggles = plugins.toggle_changes(config, name)
+    for warning in toggles.warnings:
+        log.warning(warning)
+    options = {**plugins.engine_options(config, name), **toggles.engine_options, **config.engine_options}
+    os.environ.update({**plugins.environment(config), **toggles.environment})
     engine = backend.load()(config, plugins=plugins, options=options)
+    engine.toggles = list(toggles.toggles)
     return engine.load() if load else engine

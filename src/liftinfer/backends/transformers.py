@@ -18,7 +18,7 @@ from typing import Any
 
 from liftinfer.backends import Backend
 from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest
-from liftinfer.engine.constraints import import_xgrammar
+from liftinfer.engine.constraints import allocate_bitmask, apply_bitmask, import_xgrammar
 from liftinfer.engine.models import ensure_hf_dir, resolve_model
 from liftinfer.errors import BackendError, LiftinferError, MissingDependency
 from liftinfer.hookspecs import hookimpl
@@ -117,7 +117,6 @@ class _Scheduler(threading.Thread):
 
         self.engine = engine
         self.torch = torch
-        self.xgr = import_xgrammar()
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self.pad_id = engine.tokenizer.pad_token_id
         if self.pad_id is None:
@@ -161,7 +160,7 @@ class _Scheduler(threading.Thread):
                     job.resolve(error)
 
     def _decode(self, wave: list[_Job]) -> None:
-        torch, xgr, engine = self.torch, self.xgr, self.engine
+        torch, engine = self.torch, self.engine
         started = time.perf_counter()
         prompts = [engine.render(job.prepared.chat) for job in wave]
         longest = max(len(p) for p in prompts)
@@ -173,8 +172,8 @@ class _Scheduler(threading.Thread):
         device = engine.device
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        matchers = [xgr.GrammarMatcher(job.prepared.constraint.grammar) for job in wave]
-        bitmask = xgr.allocate_token_bitmask(len(wave), self.vocab)
+        matchers = [job.prepared.constraint.matcher() for job in wave]
+        bitmask = allocate_bitmask(len(wave), self.vocab)
         generators = [self._generator(job) for job in wave]
         cache = _new_cache(engine.model)
         active = list(range(len(wave)))
@@ -184,7 +183,7 @@ class _Scheduler(threading.Thread):
             logits = out.logits[:, -1, :].float()
             for i, row in enumerate(active):
                 matchers[row].fill_next_token_bitmask(bitmask, i)
-            xgr.apply_token_bitmask_inplace(logits, bitmask[: len(active)].to(logits.device))
+            apply_bitmask(logits, bitmask[: len(active)])
             chosen = [self._sample(logits[i], wave[row], generators[row]) for i, row in enumerate(active)]
             keep: list[int] = []
             for i, (row, token) in enumerate(zip(active, chosen)):

@@ -54,11 +54,23 @@ def _add_builtin_commands() -> None:
 _add_builtin_commands()
 
 
+def _describe_toggles(toggles: dict[str, Any]) -> None:
+    """List the installed toggles under --help of the commands that take --toggle."""
+    if not toggles:
+        return
+    lines = "\n".join(f"  {name}: {t.description}" for name, t in sorted(toggles.items()))
+    for command in cli.commands.values():
+        if any(p.name == "toggles" for p in command.params):
+            command.epilog = f"\b\nToggles (--toggle NAME, or LIFTINFER_TOGGLES=a,b):\n{lines}"
+
+
 def main(argv: list[str] | None = None) -> None:
     from liftinfer.plugins import get_plugins
 
     try:
-        get_plugins().register_commands(cli)
+        plugins = get_plugins()
+        plugins.register_commands(cli)
+        _describe_toggles(plugins.toggles())
     except LiftinferError as exc:
         fail(exc)
     cli.main(args=argv, prog_name="liftinfer")

@@ -96,6 +96,7 @@ class GenerationEngine(ABC):
         self.startup: dict[str, float] = {}
         self.constraints: ConstraintBuilder | None = None
         self.warmup_report: dict[str, Any] | None = None
+        self.toggles: list[str] = []
         self.created_at = time.time()
         self._load_lock = threading.Lock()
         self._warm_lock = threading.Lock()
@@ -367,6 +368,7 @@ class GenerationEngine(ABC):
             "warm": self.warmup_report is not None,
             "model": self.model_name,
             "backend": self.backend_name,
+            "toggles": list(self.toggles),
             "version": __version__,
             "error": self.error,
             "startup": dict(self.startup),

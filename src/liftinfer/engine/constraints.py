@@ -116,6 +116,14 @@ class Constraint:
             )
         return data
 
+    def matcher(self) -> Any:
+        """A fresh matcher for one sequence, with ``fill_next_token_bitmask(bitmask, index)``,
+        ``accept_token(token_id) -> bool`` and ``is_terminated()``; use with :func:`allocate_bitmask`
+        and :func:`apply_bitmask`."""
+        if self.grammar is None:
+            raise RuntimeError("this constraint was built without a tokenizer: it has no grammar to match")
+        return import_xgrammar().GrammarMatcher(self.grammar)
+
     @property
     def validator(self) -> Any:
         if self._validator is None:
@@ -256,6 +264,16 @@ def make_validator(schema: dict[str, Any]) -> Any:
 
     cls = validator_for(schema, default=Draft202012Validator)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def allocate_bitmask(batch: int, vocab_size: int) -> Any:
+    """A token bitmask for ``batch`` sequences (a torch int32 tensor, one bit per token)."""
+    return import_xgrammar().allocate_token_bitmask(batch, vocab_size)
+
+
+def apply_bitmask(logits: Any, bitmask: Any) -> None:
+    """Set the logits of disallowed tokens to -inf, in place; rows of ``bitmask`` match rows of ``logits``."""
+    import_xgrammar().apply_token_bitmask_inplace(logits, bitmask.to(logits.device))
 
 
 def import_xgrammar() -> Any:
