@@ -122,6 +122,12 @@ class GenerationEngine(ABC):
     def _close(self) -> None:
         """Release the model."""
 
+    def sleep(self) -> None:
+        """Free accelerator memory but keep the process (vLLM sleep mode); a no-op where unsupported."""
+
+    def wake(self) -> None:
+        """Undo :meth:`sleep`; a no-op where unsupported."""
+
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Time one start-up phase; it shows in ``health()['startup']`` as ``<name>_ms``."""
