@@ -95,7 +95,7 @@ def test_auto_prefers_transformers_without_cuda(monkeypatch):
 
 def test_unknown_backend_lists_the_installed_ones():
     plugins = Plugins(entry_points=False, disabled=set())
-    with pytest.raises(ConfigError, match="unknown backend 'nope'; installed: .*transformers"):
+    with pytest.raises(ConfigError, match=r"unknown backend 'nope'; installed: .*transformers"):
         plugins.select_backend(EngineConfig(backend="nope"))
 
 

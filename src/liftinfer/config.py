@@ -31,10 +31,16 @@ class EngineConfig(BaseSettings):
     backend: str = Field("auto", description="backend name, or 'auto' to let plugins choose")
     model: str = Field(DEFAULT_MODEL, description="a packaged model name, a local path or a hub id")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="root of every cache")
+    compile_cache_dir: Path | None = Field(
+        None, description="root of the JIT caches the compile-cache toggle persists (default: <cache_dir>/compile)"
+    )
     dtype: str = Field("auto", description="weights dtype: auto, float32, bfloat16, float16")
     device: str = Field("auto", description="torch device for the transformers backend: auto, cpu, cuda")
     threads: int | None = Field(None, ge=1, description="CPU threads for the transformers backend")
-    max_batch_size: int = Field(8, ge=1, le=1024, description="requests decoded together")
+    max_batch_size: int | None = Field(
+        None, ge=1, le=4096, description="requests decoded together (default: 8 on CPU, vLLM's own on GPU)"
+    )
+    grammar_backend: str = Field("auto", description="grammar engine where the backend offers a choice")
     max_model_len: int = Field(4096, ge=64, description="prompt plus output tokens, at most")
     compact_json: bool = Field(True, description="no free whitespace in generated JSON")
     grammar_cache_bytes: int = Field(256 * 2**20, ge=0, description="bound of the compiled-grammar cache")
@@ -52,8 +58,8 @@ class EngineConfig(BaseSettings):
         return _split_names(value)
 
     @property
-    def models_dir(self) -> Path:
-        return self.cache_dir / "models"
+    def compile_root(self) -> Path:
+        return self.compile_cache_dir or self.cache_dir / "compile"
 
 
 class ServeConfig(BaseSettings):

@@ -7,6 +7,7 @@ is named by its module (``liftinfer.backends.vllm``) or by the module's last par
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -36,8 +37,12 @@ DISABLE_ENV = "LIFTINFER_DISABLE_PLUGINS"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "liftinfer.backends",
     "liftinfer.backends.transformers",
+    "liftinfer.backends.vllm",
     "liftinfer.engine.models",
     "liftinfer.targets.local",
+    "liftinfer.toggles.compile_cache",
+    "liftinfer.toggles.eager",
+    "liftinfer.toggles.fast_load",
 )
 
 T = TypeVar("T")
@@ -195,10 +200,8 @@ def _accepted(impl: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
 def _with_plugin(item: T, plugin: str) -> T:
     if getattr(item, "plugin", None):
         return item
-    try:
+    with contextlib.suppress(AttributeError, TypeError):  # objects without slots for it keep none
         object.__setattr__(item, "plugin", plugin)
-    except (AttributeError, TypeError):
-        pass
     return item
 
 

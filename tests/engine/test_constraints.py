@@ -5,7 +5,13 @@ import time
 import pytest
 
 from liftinfer.engine.constraints import ConstraintBuilder, GrammarCache
-from liftinfer.errors import OutputInvalid, SchemaError, SchemaTooComplex, UnsatisfiableSchema, UnsupportedSchema
+from liftinfer.errors import (
+    OutputInvalid,
+    SchemaError,
+    SchemaTooComplex,
+    UnsatisfiableSchema,
+    UnsupportedSchema,
+)
 from tests.conftest import PERSON
 
 
@@ -118,7 +124,7 @@ def test_compilation_over_the_time_limit_is_refused_and_remembered(tokenizer_inf
     release = threading.Event()
     builder._compile = lambda schema: release.wait(5)
     start = time.perf_counter()
-    with pytest.raises(SchemaTooComplex, match="0.1 s limit"):
+    with pytest.raises(SchemaTooComplex, match=r"0\.1 s limit"):
         builder.build(PERSON)
     assert time.perf_counter() - start < 1.0
     with pytest.raises(SchemaTooComplex):  # remembered: no second wait

@@ -23,6 +23,8 @@ from liftinfer.engine.models import ensure_hf_dir, resolve_model
 from liftinfer.errors import BackendError, LiftinferError, MissingDependency
 from liftinfer.hookspecs import hookimpl
 
+CPU_BATCH_SIZE = 8  # on 2-4 cores, larger waves add latency faster than throughput
+
 
 @dataclass
 class _Job:
@@ -122,6 +124,9 @@ class _Scheduler(threading.Thread):
         if self.pad_id is None:
             self.pad_id = engine.tokenizer.eos_token_id or 0
         self.vocab = engine.model.config.vocab_size
+        eos = engine.model.generation_config.eos_token_id if engine.model.generation_config else None
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        self.eos_ids.add(engine.tokenizer.eos_token_id)
         # transformers 5.x renamed past_key_values to cache; take whichever this version has
         params = inspect.signature(engine.model.forward).parameters
         self.cache_arg = "cache" if "cache" in params else "past_key_values"
@@ -138,7 +143,7 @@ class _Scheduler(threading.Thread):
             if first is None:
                 return
             wave = [first]
-            while len(wave) < self.engine.config.max_batch_size:
+            while len(wave) < (self.engine.config.max_batch_size or CPU_BATCH_SIZE):
                 try:
                     job = self.jobs.get_nowait()
                 except queue.Empty:
@@ -172,7 +177,7 @@ class _Scheduler(threading.Thread):
         device = engine.device
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        matchers = [job.prepared.constraint.matcher() for job in wave]
+        matchers = [job.prepared.constraint.matcher() if job.prepared.constraint else None for job in wave]
         bitmask = allocate_bitmask(len(wave), self.vocab)
         generators = [self._generator(job) for job in wave]
         cache = _new_cache(engine.model)
@@ -182,11 +187,15 @@ class _Scheduler(threading.Thread):
                                use_cache=True, **{self.cache_arg: cache})
             logits = out.logits[:, -1, :].float()
             for i, row in enumerate(active):
-                matchers[row].fill_next_token_bitmask(bitmask, i)
+                matcher = matchers[row]
+                if matcher is None:
+                    bitmask[i] = -1  # unconstrained row: every token allowed
+                else:
+                    matcher.fill_next_token_bitmask(bitmask, i)
             apply_bitmask(logits, bitmask[: len(active)])
             chosen = [self._sample(logits[i], wave[row], generators[row]) for i, row in enumerate(active)]
             keep: list[int] = []
-            for i, (row, token) in enumerate(zip(active, chosen)):
+            for i, (row, token) in enumerate(zip(active, chosen, strict=True)):
                 job = wave[row]
                 reason = None if job.cancelled else self._advance(job, matchers[row], token)
                 if job.cancelled:
@@ -209,9 +218,12 @@ class _Scheduler(threading.Thread):
 
     def _advance(self, job: _Job, matcher: Any, token: int) -> str | None:
         """Feed one token to the row; return why it finished, or None to go on."""
-        if not matcher.accept_token(token):
+        if matcher is None:
+            if token in self.eos_ids:
+                return "stop"
+        elif not matcher.accept_token(token):
             raise BackendError(f"the grammar refused token {token} it had allowed")
-        if matcher.is_terminated():
+        elif matcher.is_terminated():
             return "stop"
         job.tokens.append(token)
         stops = job.prepared.request.stop

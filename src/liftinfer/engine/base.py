@@ -49,7 +49,7 @@ class PreparedRequest:
     """A checked request, ready for a backend: its chat, constraint and resolved sampling values."""
 
     request: GenerateRequest
-    constraint: Constraint
+    constraint: Constraint | None  # None only for unconstrained generation (generate_text_batch)
     max_tokens: int
     temperature: float
     seed: int | None
@@ -256,6 +256,22 @@ class GenerationEngine(ABC):
         prepared = [r if isinstance(r, GenerateRequest) else make_request(**r) for r in requests]
         self.load()
         return self._run_sync(self._batch(prepared, return_exceptions))
+
+    def generate_text_batch(
+        self, prompts: list[str], *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> list[Completion]:
+        """Unconstrained text for each prompt: the same backend path without a schema or validation.
+
+        For benchmarks (constrained against free tokens/s); structured requests use :meth:`generate`.
+        """
+        self.load()
+
+        async def run() -> list[Completion]:
+            prepared = [PreparedRequest(GenerateRequest(prompt=p, schema={}), None, max_tokens, temperature, None)
+                        for p in prompts]
+            return list(await asyncio.gather(*(self._complete(p) for p in prepared)))
+
+        return self._run_sync(run())
 
     async def _batch(
         self, requests: list[GenerateRequest], return_exceptions: bool

@@ -8,16 +8,18 @@
     <root>/compile/flashinfer/ FlashInfer's JIT cache
     <root>/compile/triton/     Triton's kernel cache
     <root>/compile/inductor/   TorchInductor's cache
+    <root>/compile/cuda/       the CUDA driver's PTX JIT cache
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-COMPILE_CACHES = ("vllm", "flashinfer", "triton", "inductor")
+COMPILE_CACHES = ("vllm", "flashinfer", "triton", "inductor", "cuda")
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,6 @@ def dir_size(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):  # a file removed while walking
                 total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
     return total

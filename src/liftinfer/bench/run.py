@@ -1,0 +1,229 @@
+"""The benchmark orchestrator: scenarios in fresh processes, one after another, then a table and JSON.
+
+Scenarios (a ``:startup`` suffix measures start-up only):
+
+- ``library``   liftinfer's library path with the chosen toggles
+- ``cold``      the library path with ``compile-cache`` on an emptied cache root (a start with no caches)
+- ``primed``    the library path with ``compile-cache`` on the root ``cold`` (or ``cache prime``) filled
+- ``eager``     the library path with the ``eager`` toggle
+- ``http``      ``liftinfer serve`` in a subprocess, the same requests sent concurrently over HTTP
+- ``raw``       raw vLLM (``LLM.generate``) with liftinfer's engine settings, caches from the same root
+- ``raw-default`` raw vLLM with vLLM's default structured outputs, caches from the same root
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from liftinfer.bench.workload import SCHEMA, percentile, prompts
+from liftinfer.config import EngineConfig
+from liftinfer.errors import ConfigError
+
+SCENARIOS = ("library", "cold", "primed", "eager", "http", "raw", "raw-default")
+
+
+@dataclass
+class BenchPlan:
+    backend: str
+    model: str
+    n: int = 64
+    max_tokens: int = 256
+    toggles: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    compile_root: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "liftinfer-bench-compile")
+    home: Path | None = None  # a scratch HOME, so no default cache dir leaks between scenarios
+    timeout_s: float = 900.0
+    extra_config: dict[str, Any] = field(default_factory=dict)
+
+    def config(self, toggles: list[str]) -> dict[str, Any]:
+        return {"backend": self.backend, "model": self.model, "toggles": toggles,
+                "engine_options": self.options, "compile_cache_dir": str(self.compile_root), **self.extra_config}
+
+
+def _env(plan: BenchPlan, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("LIFTINFER_TOGGLES", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    if plan.home is not None:
+        env["HOME"] = str(plan.home)
+        env.pop("XDG_CACHE_HOME", None)
+    env.update(extra or {})
+    return env
+
+
+def _worker(plan: BenchPlan, spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "liftinfer.bench.worker", json.dumps(spec)], env=env,
+                          stdout=subprocess.PIPE, stderr=None, text=True, timeout=plan.timeout_s)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if not lines:
+        return {"error": f"worker exited with {proc.returncode} and no result", "wall_s": time.perf_counter() - start}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def raw_engine_kwargs(plan: BenchPlan, default_structured: bool) -> dict[str, Any]:
+    from liftinfer.backends.vllm import engine_kwargs
+    from liftinfer.engine.cache import CacheRoot
+    from liftinfer.engine.models import ensure_hf_dir, resolve_model
+    from liftinfer.plugins import get_plugins
+
+    config = EngineConfig(**plan.config([]))
+    model = resolve_model(config.model, CacheRoot(config.cache_dir), get_plugins().model_sources())
+    kwargs = engine_kwargs(config, dict(plan.options), str(ensure_hf_dir(model, CacheRoot(config.cache_dir))))
+    kwargs.pop("disable_log_stats", None)
+    if default_structured:
+        kwargs.pop("structured_outputs_config")
+    return kwargs
+
+
+def run_scenario(plan: BenchPlan, name: str) -> dict[str, Any]:
+    from liftinfer.toggles.compile_cache import cache_environment
+
+    base, _, suffix = name.partition(":")
+    startup_only = suffix == "startup"
+    if base not in SCENARIOS:
+        raise ConfigError(f"unknown scenario {base!r}; known: {', '.join(SCENARIOS)}")
+    common = {"n": plan.n, "max_tokens": plan.max_tokens, "startup_only": startup_only}
+    if base == "cold":
+        shutil.rmtree(plan.compile_root, ignore_errors=True)
+    if base in ("cold", "primed"):
+        spec = {"mode": "library", "config": plan.config([*plan.toggles, "compile-cache"]), **common}
+        return _worker(plan, spec, _env(plan))
+    if base == "eager":
+        return _worker(plan, {"mode": "library", "config": plan.config([*plan.toggles, "eager"]), **common},
+                       _env(plan))
+    if base == "library":
+        return _worker(plan, {"mode": "library", "config": plan.config(list(plan.toggles)), **common}, _env(plan))
+    if base in ("raw", "raw-default"):
+        spec = {"mode": "raw", "engine": raw_engine_kwargs(plan, base == "raw-default"), **common}
+        return _worker(plan, spec, _env(plan, cache_environment(plan.compile_root)))
+    return run_http(plan)
+
+
+def run_http(plan: BenchPlan) -> dict[str, Any]:
+    """``liftinfer serve`` with compile-cache on the bench root; requests sent concurrently over HTTP."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = EngineConfig(**plan.config([*plan.toggles, "compile-cache"]))
+    cmd = [sys.executable, "-m", "liftinfer", "serve", "--port", str(port), "--backend", config.backend,
+           "--model", config.model, "--no-warmup", *[a for t in config.toggles for a in ("--toggle", t)],
+           *[a for k, v in plan.options.items() for a in ("--option", f"{k}={json.dumps(v)}")]]
+    env = _env(plan, {"LIFTINFER_COMPILE_CACHE_DIR": str(plan.compile_root),
+                      **{f"LIFTINFER_{k.upper()}": str(v) for k, v in plan.extra_config.items()}})
+    start = time.perf_counter()
+    server = subprocess.Popen(cmd, env=env)
+    try:
+        return asyncio.run(_http_load(plan, f"http://127.0.0.1:{port}", start, server))
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+async def _http_load(plan: BenchPlan, url: str, start: float, server: subprocess.Popen[bytes]) -> dict[str, Any]:
+    import httpx
+    import jsonschema
+
+    limits = httpx.Limits(max_connections=plan.n + 8, max_keepalive_connections=plan.n + 8)
+    async with httpx.AsyncClient(timeout=plan.timeout_s, limits=limits) as client:
+        while True:
+            if server.poll() is not None:
+                return {"error": f"server exited with {server.returncode} before it was ready"}
+            try:
+                health = (await client.get(f"{url}/health")).json()
+                if health.get("ready"):
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.25)
+        ready_s = time.perf_counter() - start
+        bodies = [{"prompt": p, "schema": SCHEMA, "max_tokens": plan.max_tokens} for p in prompts(plan.n)]
+        await asyncio.gather(*(client.post(f"{url}/generate", json=b) for b in bodies[:2]))
+
+        async def one(body: dict[str, Any]) -> tuple[float, httpx.Response]:
+            t = time.perf_counter()
+            response = await client.post(f"{url}/generate", json=body)
+            return (time.perf_counter() - t) * 1000, response
+
+        t0 = time.perf_counter()
+        done = await asyncio.gather(*(one(b) for b in bodies))
+        elapsed = time.perf_counter() - t0
+    ok = [r.json() for _, r in done if r.status_code == 200]
+    valid = 0
+    for body in ok:
+        try:
+            jsonschema.validate(json.loads(body["text"]), SCHEMA)
+            valid += 1
+        except (ValueError, jsonschema.ValidationError):
+            pass
+    tokens = sum(b["usage"]["completion_tokens"] for b in ok)
+    latencies = [ms for ms, _ in done]
+    return {"ready_s": round(ready_s, 2), "startup": health.get("startup", {}),
+            "json": {"s": round(elapsed, 3), "tokens": tokens, "tok_per_s": round(tokens / elapsed, 1),
+                     "valid": valid, "n": plan.n, "status": sorted({r.status_code for _, r in done}),
+                     "p50_ms": round(percentile(latencies, 50), 1), "p99_ms": round(percentile(latencies, 99), 1)}}
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"host": platform.node(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+                            "date": time.strftime("%Y-%m-%d")}
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+        if gpu.returncode == 0:
+            info["gpu"] = gpu.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    for package in ("vllm", "torch", "transformers", "xgrammar", "llguidance"):
+        try:
+            from importlib.metadata import version
+
+            info[package] = version(package)
+        except Exception:
+            pass
+    return info
+
+
+def run(plan: BenchPlan, scenarios: list[str]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name in scenarios:
+        started = time.perf_counter()
+        results[name] = run_scenario(plan, name)
+        results[name]["wall_s"] = round(time.perf_counter() - started, 2)
+    return {"machine": machine(), "plan": {"backend": plan.backend, "model": plan.model, "n": plan.n,
+                                           "max_tokens": plan.max_tokens, "toggles": plan.toggles,
+                                           "options": plan.options}, "results": results}
+
+
+def table_rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, r in report["results"].items():
+        startup = r.get("startup") or {}
+        ready = r.get("ready_s", "")
+        engine_s = startup.get("engine_start_ms", startup.get("total_ms"))
+        free, js = r.get("free") or {}, r.get("json") or {}
+        rows.append([name, f"{ready}", f"{engine_s / 1000:.1f}" if engine_s else str(r.get("startup_s", "")),
+                     str(free.get("tok_per_s", "")), str(js.get("tok_per_s", "")), str(js.get("s", "")),
+                     f"{js.get('valid', '')}/{js.get('n', '')}" if js else "", str(js.get("p50_ms", "")),
+                     str(js.get("p99_ms", "")), r.get("error", "")])
+    return rows
+
+
+COLUMNS = ["scenario", "ready s (process)", "engine s", "free tok/s", "JSON tok/s", "JSON wall s", "valid",
+           "p50 ms", "p99 ms", "error"]

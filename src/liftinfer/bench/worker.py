@@ -1,0 +1,130 @@
+"""One benchmark scenario in a fresh process; prints ``RESULT {json}`` as its last line.
+
+``python -m liftinfer.bench.worker '{"mode": "library"|"raw", ...}'``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from liftinfer.bench.workload import SCHEMA, percentile, prompts
+
+
+def process_age() -> float:
+    """Seconds since this process started (from /proc where it exists, so interpreter start counts)."""
+    try:
+        with open("/proc/self/stat") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as fh:
+            boot = next(int(line.split()[1]) for line in fh if line.startswith("btime"))
+        return time.time() - (boot + start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, StopIteration):
+        return time.perf_counter() - _IMPORTED + 0.05
+
+
+_IMPORTED = time.perf_counter()
+
+
+def _valid(texts: list[str]) -> int:
+    import jsonschema
+
+    ok = 0
+    for text in texts:
+        try:
+            jsonschema.validate(json.loads(text), SCHEMA)
+            ok += 1
+        except (ValueError, jsonschema.ValidationError):
+            pass
+    return ok
+
+
+def run_library(spec: dict[str, Any]) -> dict[str, Any]:
+    """liftinfer's library path: load_engine, then free and constrained batches."""
+    from liftinfer.config import EngineConfig
+    from liftinfer.plugins import load_engine
+
+    config = EngineConfig(**spec.get("config", {}))
+    engine = load_engine(config)
+    result: dict[str, Any] = {"ready_s": round(process_age(), 2), "startup": dict(engine.startup),
+                              "backend": engine.backend_name, "model": engine.model_name,
+                              "toggles": engine.toggles, "options": engine.options}
+    if spec.get("startup_only"):
+        engine.close()
+        return result
+    n, max_tokens = spec.get("n", 64), spec.get("max_tokens", 256)
+    texts = prompts(n)
+    assert engine.constraints is not None
+    titled = {**SCHEMA, "title": f"bench-{time.time_ns()}"}  # a new key: a real miss
+    start = time.perf_counter()
+    engine.constraints.build(titled)
+    miss_ms = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    for _ in range(100):
+        engine.constraints.build(titled)
+    result["compile_ms"] = {"miss": round(miss_ms, 3), "hit": round((time.perf_counter() - start) * 10, 4)}
+    engine.generate_text_batch(texts[:2], max_tokens=max_tokens)  # warm each path, as the probe does
+    start = time.perf_counter()
+    free = engine.generate_text_batch(texts, max_tokens=max_tokens)
+    elapsed = time.perf_counter() - start
+    tokens = sum(c.completion_tokens for c in free)
+    result["free"] = {"s": round(elapsed, 3), "tokens": tokens, "tok_per_s": round(tokens / elapsed, 1)}
+    requests = [{"prompt": p, "schema": SCHEMA, "max_tokens": max_tokens} for p in texts]
+    engine.generate_batch(requests[:2])
+    start = time.perf_counter()
+    outs = engine.generate_batch(requests)
+    elapsed = time.perf_counter() - start
+    good = [o for o in outs if not isinstance(o, Exception)]
+    tokens = sum(o.usage.completion_tokens for o in good)
+    latencies = [o.timings.total_ms for o in good]
+    result["json"] = {"s": round(elapsed, 3), "tokens": tokens, "tok_per_s": round(tokens / elapsed, 1),
+                      "valid": _valid([o.text for o in good]), "n": n,
+                      "errors": [str(o) for o in outs if isinstance(o, Exception)][:3],
+                      "p50_ms": round(percentile(latencies, 50), 1), "p99_ms": round(percentile(latencies, 99), 1),
+                      "sample": good[0].text[:200] if good else None}
+    engine.close()
+    return result
+
+
+def run_raw(spec: dict[str, Any]) -> dict[str, Any]:
+    """Raw vLLM, the way ``shared/device/vllm_probe.py`` measures it: ``LLM`` and ``LLM.generate``."""
+    from vllm import LLM, SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams
+
+    start = time.perf_counter()
+    llm = LLM(**spec["engine"])
+    result: dict[str, Any] = {"startup_s": round(time.perf_counter() - start, 2),
+                              "ready_s": round(process_age(), 2)}
+    if spec.get("startup_only"):
+        return result
+    tokenizer = llm.get_tokenizer()
+    n, max_tokens = spec.get("n", 64), spec.get("max_tokens", 256)
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                           add_generation_prompt=True) for p in prompts(n)]
+    for kind in ("free", "json"):
+        structured = StructuredOutputsParams(json=SCHEMA) if kind == "json" else None
+        params = SamplingParams(max_tokens=max_tokens, temperature=0.0, structured_outputs=structured)
+        llm.generate(texts[:2], params, use_tqdm=False)
+        start = time.perf_counter()
+        outs = llm.generate(texts, params, use_tqdm=False)
+        elapsed = time.perf_counter() - start
+        tokens = sum(len(o.outputs[0].token_ids) for o in outs)
+        result[kind] = {"s": round(elapsed, 3), "tokens": tokens, "tok_per_s": round(tokens / elapsed, 1),
+                        "valid": _valid([o.outputs[0].text for o in outs]), "n": n,
+                        "sample": outs[0].outputs[0].text[:200]}
+    return result
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    runner = {"library": run_library, "raw": run_raw}[spec["mode"]]
+    result = runner(spec)
+    print("RESULT " + json.dumps(result), flush=True)
+    os._exit(0)  # vLLM's background processes can hold a normal exit for many seconds
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""``liftinfer bench``: liftinfer (library, HTTP) and raw vLLM on one workload, side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.command()
+@click.option("--backend", default="auto", show_default=True, help="liftinfer backend to measure")
+@click.option("--model", default="smollm2", show_default=True, help="model spec (raw vLLM gets the same files)")
+@click.option("--scenario", "scenarios", multiple=True,
+              help="scenario to run, in order (repeatable): library, cold, primed, eager, http, raw, "
+                   "raw-default; a ':startup' suffix measures start-up only [default: library, http]")
+@click.option("-n", "--requests", "n", type=int, default=64, show_default=True, help="requests per batch")
+@click.option("--max-tokens", type=int, default=256, show_default=True)
+@click.option("--toggle", "toggles", multiple=True, help="toggle for the liftinfer scenarios (repeatable)")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="engine option for every scenario, raw vLLM included (repeatable; VALUE parsed as JSON)")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="EngineConfig value for the liftinfer scenarios, e.g. max_model_len=4096 (repeatable)")
+@click.option("--compile-root", type=click.Path(path_type=Path), help="JIT cache root for cold/primed/raw")
+@click.option("--scratch-home", is_flag=True, help="run scenarios with an empty HOME (no default caches)")
+@click.option("--out", type=click.Path(path_type=Path), help="write the JSON report here")
+def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_tokens: int, toggles: tuple[str, ...],
+          options: tuple[str, ...], settings: tuple[str, ...], compile_root: Path | None, scratch_home: bool,
+          out: Path | None) -> None:
+    """Measure start-up, free and constrained tokens/s, wall time to N valid objects and latency."""
+    import tempfile
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from liftinfer.bench.run import COLUMNS, BenchPlan, run, table_rows
+
+    plan = BenchPlan(backend=backend, model=model, n=n, max_tokens=max_tokens, toggles=list(toggles),
+                     options=_pairs(options, "--option"), extra_config=_pairs(settings, "--set"))
+    if compile_root is not None:
+        plan.compile_root = compile_root
+    if scratch_home:
+        plan.home = Path(tempfile.mkdtemp(prefix="liftinfer-bench-home-"))
+    report = run(plan, list(scenarios) or ["library", "http"])
+    table = Table(title=f"liftinfer bench: {model} on {backend} ({n} requests, max_tokens {max_tokens})")
+    for column in COLUMNS:
+        table.add_column(column)
+    for row in table_rows(report):
+        table.add_row(*row)
+    Console().print(table)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        click.echo(f"wrote {out}")
+
+
+def _pairs(items: tuple[str, ...], flag: str) -> dict[str, Any]:
+    from liftinfer.errors import ConfigError
+
+    pairs: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
+        try:
+            pairs[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            pairs[key] = raw
+    return pairs
+
+
+COMMANDS = [bench]

@@ -1,0 +1,49 @@
+"""``compile-cache``: one cache root for every JIT cache a start fills, kept between starts.
+
+A vLLM start fills vLLM's torch.compile and AOT caches, FlashInfer's JIT cache (about 80 s per start on
+the device when not kept: the original app missed it), Triton's and Inductor's kernel caches and the
+CUDA driver's PTX cache. This toggle points all of them into ``<cache_dir>/compile`` (or
+``compile_cache_dir``); deployed, that root is a volume that ``liftinfer cache prime`` fills once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from liftinfer.config import EngineConfig
+from liftinfer.deploy import VolumeSpec
+from liftinfer.hookspecs import hookimpl
+from liftinfer.toggles.base import Changes, Toggle
+
+DEPLOY_ROOT = "/cache/compile"  # where deployments mount the compile-cache volume
+VOLUME_NAME = "liftinfer-compile-cache"
+
+
+def cache_environment(root: Path | str) -> dict[str, str]:
+    """The variables that send each JIT cache under ``root``."""
+    root = Path(root)
+    return {
+        "VLLM_CACHE_ROOT": str(root / "vllm"),
+        "FLASHINFER_WORKSPACE_BASE": str(root / "flashinfer"),
+        "TRITON_CACHE_DIR": str(root / "triton"),
+        "TORCHINDUCTOR_CACHE_DIR": str(root / "inductor"),
+        "CUDA_CACHE_PATH": str(root / "cuda"),
+        "CUDA_CACHE_MAXSIZE": str(4 * 2**30),
+    }
+
+
+class CompileCache(Toggle):
+    name = "compile-cache"
+    description = "keep vLLM/FlashInfer/Triton/Inductor/CUDA JIT caches in one root (a volume when deployed)"
+
+    def changes(self, config: EngineConfig, backend: str | None) -> Changes:
+        deployment: dict[str, Any] = {f"volumes.{DEPLOY_ROOT}": VolumeSpec(VOLUME_NAME, "JIT compile caches")}
+        deployment.update({f"env.{k}": v for k, v in cache_environment(DEPLOY_ROOT).items()})
+        deployment["engine.compile_cache_dir"] = DEPLOY_ROOT
+        return Changes(environment=cache_environment(config.compile_root), deployment=deployment)
+
+
+@hookimpl
+def liftinfer_register_toggles(register: Any) -> None:
+    register(CompileCache())
