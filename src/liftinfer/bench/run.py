@@ -5,7 +5,7 @@ Scenarios (a ``:startup`` suffix measures start-up only):
 - ``library``   liftinfer's library path with the chosen toggles
 - ``cold``      the library path with ``compile-cache`` on an emptied cache root (a start with no caches)
 - ``primed``    the library path with ``compile-cache`` on the root ``cold`` (or ``cache prime``) filled
-- ``eager``     the library path with the ``eager`` toggle
+- ``eager``     the library path with the ``eager`` toggle (and ``compile-cache``, for FlashInfer's JIT)
 - ``http``      ``liftinfer serve`` in a subprocess, the same requests sent concurrently over HTTP
 - ``raw``       raw vLLM (``LLM.generate``) with liftinfer's engine settings, caches from the same root
 - ``raw-default`` raw vLLM with vLLM's default structured outputs, caches from the same root
@@ -100,9 +100,9 @@ def run_scenario(plan: BenchPlan, name: str) -> dict[str, Any]:
     if base in ("cold", "primed"):
         spec = {"mode": "library", "config": plan.config([*plan.toggles, "compile-cache"]), **common}
         return _worker(plan, spec, _env(plan))
-    if base == "eager":
-        return _worker(plan, {"mode": "library", "config": plan.config([*plan.toggles, "eager"]), **common},
-                       _env(plan))
+    if base == "eager":  # with the compile root too: eager skips torch.compile, not FlashInfer's JIT
+        spec = {"mode": "library", "config": plan.config([*plan.toggles, "eager", "compile-cache"]), **common}
+        return _worker(plan, spec, _env(plan))
     if base == "library":
         return _worker(plan, {"mode": "library", "config": plan.config(list(plan.toggles)), **common}, _env(plan))
     if base in ("raw", "raw-default"):

@@ -48,7 +48,7 @@ def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_toke
         table.add_column(column)
     for row in table_rows(report):
         table.add_row(*row)
-    Console().print(table)
+    Console(width=max(160, Console().width)).print(table)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2) + "\n")
