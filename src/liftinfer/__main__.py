@@ -1,3 +1,5 @@
 from liftinfer.cli import main
 
-main()
+# Guarded: vLLM's engine processes may start with "spawn", which imports this module again.
+if __name__ == "__main__":
+    main()

@@ -244,14 +244,15 @@ def load_engine(
         config = config.model_copy(update=overrides)
     name = plugins.select_backend(config)
     backend = plugins.backends()[name]
-    reason = backend.unavailable()
-    if reason is not None:
-        raise ConfigError(f"backend {name!r} cannot run here: {reason}", field="backend")
     toggles = plugins.toggle_changes(config, name)
     for warning in toggles.warnings:
         log.warning(warning)
     options = {**plugins.engine_options(config, name), **toggles.engine_options, **config.engine_options}
+    # before anything touches CUDA or imports a backend: some variables are read once, at start-up
     os.environ.update({**plugins.environment(config), **toggles.environment})
+    reason = backend.unavailable()
+    if reason is not None:
+        raise ConfigError(f"backend {name!r} cannot run here: {reason}", field="backend")
     engine = backend.load()(config, plugins=plugins, options=options)
     engine.toggles = list(toggles.toggles)
     return engine.load() if load else engine
