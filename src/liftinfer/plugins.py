@@ -38,6 +38,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "liftinfer.backends.transformers",
     "liftinfer.engine.models",
     "liftinfer.targets.local",
+    "liftinfer.targets.modal",
+    "liftinfer.targets.container",
+    "liftinfer.toggles.base_image",
+    "liftinfer.toggles.snapshot",
 )
 
 T = TypeVar("T")
