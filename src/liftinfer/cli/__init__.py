@@ -14,8 +14,10 @@ from liftinfer.errors import ConfigError, LiftinferError
 def fail(exc: LiftinferError) -> None:
     """Print an error as one line (no traceback) and exit with the error's code."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {exc.message}", soft_wrap=True)
+    # escaped: messages hold brackets ("pip install 'liftinfer[modal]'") that rich would read as markup
+    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {escape(exc.message)}", soft_wrap=True)
     sys.exit(exc.exit_code)
 
 
