@@ -62,7 +62,7 @@ class ContainerTarget(Target):
         if base is None:
             return None
         if base.startswith("im-"):
-            raise TargetError(f"base image {base!r} is a Modal image id; a container needs a registry reference "
+            raise TargetError(f"base image {base!r} is a Modal image id; a container needs an image reference "
                               "(set LIFTINFER_BASE_IMAGE, or run `liftinfer build-base --target container`)")
         return recorded_base_image(engine.cache_dir, base, self.name) or base
 
@@ -130,12 +130,11 @@ def dockerfile(spec: DeploymentSpec, base: str | None, *, base_only: bool = Fals
 
 def _app_stage(spec: DeploymentSpec, venv_env: str, *, prebuilt: bool) -> list[str]:
     image = spec.image
-    lines = ["# app: liftinfer and its light packages, run as a non-root user",
-             "FROM base AS app",
-             "COPY --from=uv /uv /uvx /usr/local/bin/",
-             venv_env]
-    if prebuilt and image.env:
-        lines.append(_env(image.env))
+    lines = ["# app: liftinfer and its light packages, run as a non-root user", "FROM base AS app"]
+    if prebuilt:  # what the inline base stage sets up, in case the prebuilt base lacks some of it
+        lines += ["COPY --from=uv /uv /uvx /usr/local/bin/", venv_env]
+        if image.env:
+            lines.append(_env(image.env))
     if image.packages:
         lines.append(f"RUN {UV_CACHE} uv pip install {_words(image.packages)}")
     if image.liftinfer == "local":
