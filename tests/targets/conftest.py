@@ -20,7 +20,9 @@ def make_spec(liftinfer_plugins: Any, tmp_path: Any) -> Any:
     """``make_spec(target, *edits, toggles=[...], **engine)`` -> (spec, engine config) as the CLI builds them."""
 
     def make(target: Any, *edits: str, toggles: tuple[str, ...] = (), **engine: Any) -> tuple[Any, EngineConfig]:
-        config = EngineConfig(cache_dir=tmp_path / "cache", toggles=list(toggles), **engine)
+        if toggles:
+            engine["toggles"] = list(toggles)
+        config = EngineConfig(cache_dir=tmp_path / "cache", **engine)
         return target.spec(config, ServeConfig(), liftinfer_plugins, parse_edits(list(edits))), config
 
     return make

@@ -167,8 +167,7 @@ def test_the_deployment_hook_edits_what_is_rendered(build, register_plugin):
 
 def test_engine_settings_travel_with_the_app(build):
     module = build(model="org/some-model", max_batch_size=32)
-    assert module.ENGINE == {"model": "org/some-model", "max_batch_size": 32, "cache_dir": "/cache",
-                             "toggles": []}
+    assert module.ENGINE == {"model": "org/some-model", "max_batch_size": 32, "cache_dir": "/cache"}
 
 
 def test_the_exported_file_imports_with_only_modal(make_spec, tmp_path):

@@ -91,6 +91,7 @@ def engine_values(engine: EngineConfig, toggles: list[str]) -> dict[str, Any]:
     """The engine settings a deployment carries: what was set here, with the container's cache root."""
     values = engine.model_dump(mode="json", include=engine.model_fields_set - {"cache_dir"})
     values["cache_dir"] = CACHE_ROOT
+    values.pop("toggles", None)
     if toggles:
         values["toggles"] = toggles
     return values
