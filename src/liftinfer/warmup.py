@@ -141,12 +141,14 @@ def fire(url: str, *, api_key: str | None = None, headers: dict[str, str] | None
             response = client.post(f"{base}/warmup",
                                    timeout=httpx.Timeout(2.0, connect=connect_timeout))
         except httpx.ReadTimeout:
-            return WarmupResult(Outcome.READY, f"warm-up requested from {base}", elapsed_s=time.monotonic() - start)
+            return WarmupResult(Outcome.READY, f"warm-up requested from {base}",
+                                elapsed_s=time.monotonic() - start)
         except httpx.HTTPError as exc:
             return WarmupResult(Outcome.UNREACHABLE, f"{base} is not reachable ({type(exc).__name__})",
                                 elapsed_s=time.monotonic() - start)
     if response.status_code in (401, 403):
-        return WarmupResult(Outcome.UNAUTHORIZED, f"{base} refused the credentials (HTTP {response.status_code})")
+        return WarmupResult(Outcome.UNAUTHORIZED,
+                            f"{base} refused the credentials (HTTP {response.status_code})")
     return WarmupResult(Outcome.READY, f"warm-up requested from {base} (HTTP {response.status_code})",
                         report=_json(response), elapsed_s=time.monotonic() - start)
 

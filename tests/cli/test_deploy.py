@@ -86,7 +86,7 @@ def test_without_the_modal_package_the_error_names_the_extra(monkeypatch):
     assert "pip install 'liftinfer[modal]'" in result.output
 
 
-# ---- deploy and serve on Modal -------------------------------------------------------------------------------
+# ---- deploy and serve on Modal ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("command", [["deploy", "--target", "modal"], ["serve", "--target", "modal"]])
 def test_without_credentials_modal_commands_say_what_is_missing(command, tmp_path):
@@ -177,7 +177,7 @@ def test_web_urls_of_an_app_modal_has_not_seen_are_empty(tmp_path):
     assert web_urls(import_app(out)) == []
 
 
-# ---- build, build-base and serve on a container ---------------------------------------------------------------
+# ---- build, build-base and serve on a container -------------------------------------------------------
 
 def test_build_writes_a_container_context(tmp_path):
     out = tmp_path / "ctx"
@@ -198,7 +198,8 @@ def test_serve_on_a_container_without_a_docker_engine_says_so(tmp_path):
 
 
 def test_build_base_for_containers_without_docker_keeps_the_context_and_says_how(tmp_path, monkeypatch):
-    monkeypatch.setattr("liftinfer.targets.container.docker_engine_error", lambda: "no Docker engine is reachable")
+    monkeypatch.setattr("liftinfer.targets.container.docker_engine_error",
+                        lambda: "no Docker engine is reachable")
     out = tmp_path / "base"
     result = invoke("build-base", "--target", "container", "-o", str(out), "--tag", "acme/liftinfer-base:1")
     assert result.exit_code == 11

@@ -103,7 +103,7 @@ def test_a_url_without_a_scheme_is_a_usage_error():
 
 @pytest.mark.model
 def test_liftinfer_serve_locally_then_warm_it_up(model_cache_dir: Path) -> None:
-    """The real command lines: `liftinfer serve` on loopback with the embedded model, then `liftinfer warmup`."""
+    """The real command lines: `liftinfer serve` on loopback (the embedded model), then `liftinfer warmup`."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": SRC, "LIFTINFER_CACHE_DIR": str(model_cache_dir)}

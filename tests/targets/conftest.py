@@ -17,9 +17,10 @@ def _clean_deploy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def make_spec(liftinfer_plugins: Any, tmp_path: Any) -> Any:
-    """``make_spec(target, *edits, toggles=[...], **engine)`` -> (spec, engine config) as the CLI builds them."""
+    """``make_spec(target, *edits, toggles=[...], **engine)`` -> (spec, engine config), as the CLI makes."""
 
-    def make(target: Any, *edits: str, toggles: tuple[str, ...] = (), **engine: Any) -> tuple[Any, EngineConfig]:
+    def make(target: Any, *edits: str, toggles: tuple[str, ...] = (),
+             **engine: Any) -> tuple[Any, EngineConfig]:
         if toggles:
             engine["toggles"] = list(toggles)
         config = EngineConfig(cache_dir=tmp_path / "cache", **engine)

@@ -15,7 +15,7 @@ from liftinfer.targets.modal_source import CLASS_NAME
 
 
 def _closure(fn: Any) -> dict[str, Any]:
-    return dict(zip(fn.__code__.co_freevars, [c.cell_contents for c in fn.__closure__ or ()]))
+    return dict(zip(fn.__code__.co_freevars, [c.cell_contents for c in fn.__closure__ or ()], strict=True))
 
 
 def told(module: ModuleType) -> dict[str, Any]:

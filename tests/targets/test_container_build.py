@@ -71,7 +71,8 @@ def test_the_context_builds_and_the_image_serves_a_healthy_endpoint(make_spec: A
         assert image["User"] == "liftinfer"
         assert image["Volumes"] == {"/cache/models": {}}
         assert image["ExposedPorts"] == {f"{port}/tcp": {}}
-        assert image["Cmd"] == ["python", "-m", "liftinfer", "serve", "--host", "0.0.0.0", "--port", str(port)]
+        assert image["Cmd"] == ["python", "-m", "liftinfer", "serve", "--host", "0.0.0.0",
+                                "--port", str(port)]
         health = image["Healthcheck"]["Test"]
         assert health[0] == "CMD" and f"http://127.0.0.1:{port}/health" in health[-1]
         (tmp_path / "server.py").write_text(SERVER)

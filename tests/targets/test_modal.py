@@ -6,20 +6,21 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("modal")
 
-from liftinfer import hookimpl  # noqa: E402
-from liftinfer.deploy import CUDA_IMAGE, VolumeSpec  # noqa: E402
-from liftinfer.errors import TargetError  # noqa: E402
-from liftinfer.targets.common import record_base_image, requirements  # noqa: E402
-from liftinfer.targets.modal import ModalTarget  # noqa: E402
-from liftinfer.toggles.base import Changes, Toggle  # noqa: E402
+from liftinfer import hookimpl
+from liftinfer.deploy import CUDA_IMAGE, VolumeSpec
+from liftinfer.errors import TargetError
+from liftinfer.targets.common import record_base_image, requirements
+from liftinfer.targets.modal import ModalTarget
+from liftinfer.toggles.base import Changes, Toggle
 
-from .modal_told import image_steps, lifecycle, told  # noqa: E402
+from .modal_told import image_steps, lifecycle, told
 
 
 @pytest.fixture
@@ -62,11 +63,13 @@ def test_the_image_is_cuda_then_vllm_then_liftinfer_installed_with_uv(build):
 
 
 def test_the_class_loads_in_enter_and_serves_the_asgi_app(build):
-    assert lifecycle(build()) == {"enter_pre_snapshot": [], "enter_post_snapshot": ["start"], "exit": ["stop"]}
+    expected = {"enter_pre_snapshot": [], "enter_post_snapshot": ["start"], "exit": ["stop"]}
+    assert lifecycle(build()) == expected
 
 
 def test_scaling_concurrency_regions_secrets_and_auth_follow_the_spec(build):
-    module = build("gpu.type=A100-80GB", "gpu.count=2", "scaling.min_containers=1", "scaling.max_containers=4",
+    module = build("gpu.type=A100-80GB", "gpu.count=2", "scaling.min_containers=1",
+                   "scaling.max_containers=4",
                    "scaling.scaledown_window=120", "scaling.concurrency=32", "scaling.target_concurrency=16",
                    'regions=["us-east"]', 'secrets=["hf-token"]', "api_key_secret=liftinfer-key",
                    "proxy_auth=false")
@@ -117,7 +120,8 @@ def test_base_image_toggle_uses_what_build_base_recorded(build, tmp_path):
 
 def test_base_image_toggle_takes_a_registry_reference(build, monkeypatch):
     monkeypatch.setenv("LIFTINFER_BASE_IMAGE", "ghcr.io/acme/liftinfer-base:1")
-    assert image_steps(told(build(toggles=("base-image",)))["image"])[0] == "FROM ghcr.io/acme/liftinfer-base:1"
+    steps = image_steps(told(build(toggles=("base-image",)))["image"])
+    assert steps[0] == "FROM ghcr.io/acme/liftinfer-base:1"
 
 
 def test_an_unbuilt_base_image_says_to_run_build_base(build):
@@ -131,7 +135,8 @@ class CacheVolumeToggle(Toggle):
     name = "test-cache"
 
     def changes(self, config, backend):
-        return Changes(deployment={"volumes./cache/compile": VolumeSpec("liftinfer-compile", "compile caches"),
+        volume = VolumeSpec("liftinfer-compile", "compile caches")
+        return Changes(deployment={"volumes./cache/compile": volume,
                                    "env.VLLM_CACHE_ROOT": "/cache/compile/vllm",
                                    "image.packages+": ["fastsafetensors"]})
 
@@ -162,7 +167,7 @@ def test_the_deployment_hook_edits_what_is_rendered(build, register_plugin):
     register_plugin(GpuPlugin(), name="gpu-plugin")
     module = build()
     assert told(module)["gpu"] == "L40S"
-    assert "memory=32768" in open(module.__file__).read()
+    assert "memory=32768" in Path(module.__file__).read_text()
 
 
 def test_engine_settings_travel_with_the_app(build):
@@ -173,7 +178,7 @@ def test_engine_settings_travel_with_the_app(build):
 def test_the_exported_file_imports_with_only_modal(make_spec, tmp_path):
     target = ModalTarget()
     spec, config = make_spec(target, toggles=("snapshot",))
-    path = target.export(spec, config, tmp_path / "app.py")
+    target.export(spec, config, tmp_path / "app.py")
     # liftinfer is made unimportable: the file must not need it until it runs in the container
     code = ("import sys; sys.modules['liftinfer'] = None; sys.path.insert(0, sys.argv[1]); import app; "
             "print(app.app.name, type(app.LiftinferServer).__name__)")

@@ -9,14 +9,14 @@ import pytest
 
 pytest.importorskip("modal")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from liftinfer import hookimpl  # noqa: E402
-from liftinfer.backends import Backend  # noqa: E402
-from liftinfer.targets.modal import ModalTarget  # noqa: E402
-from liftinfer.testing import FakeEngine  # noqa: E402
+from liftinfer import hookimpl
+from liftinfer.backends import Backend
+from liftinfer.targets.modal import ModalTarget
+from liftinfer.testing import FakeEngine
 
-from .modal_told import call, user_instance  # noqa: E402
+from .modal_told import call, user_instance
 
 EVENTS: list[str] = []
 
@@ -51,7 +51,8 @@ def app_module(make_spec: Any, register_plugin: Any, tmp_path: Any) -> Any:
 
     def build(*toggles: str) -> Any:
         target = ModalTarget()
-        spec, config = make_spec(target, f'engine.cache_dir="{tmp_path / "container-cache"}"', toggles=toggles,
+        cache = tmp_path / "container-cache"
+        spec, config = make_spec(target, f'engine.cache_dir="{cache}"', toggles=toggles,
                                  backend="sleepy")
         return target.load(spec, config, tmp_path)
 
@@ -69,7 +70,8 @@ def test_a_snapshot_container_loads_and_warms_before_the_snapshot_and_wakes_afte
     with TestClient(call(module, "web", server)) as client:
         health = client.get("/health").json()
         assert health["ready"] and health["warm"] and health["toggles"] == ["snapshot"]
-        assert client.post("/generate", json={"prompt": "hi", "schema": {"type": "object"}}).status_code == 200
+        response = client.post("/generate", json={"prompt": "hi", "schema": {"type": "object"}})
+        assert response.status_code == 200
     assert server.engine.state == "closed"
 
 

@@ -103,8 +103,8 @@ def _refuse_overridden(user: Sequence[tuple[str, Any]], deployment: Any, toggles
     for path, value in deployment.items():
         if path in chosen and chosen[path] != value:
             raise ConfigError(
-                f"--set {path}={chosen[path]!r} conflicts with the toggles ({', '.join(toggles)}), which set it "
-                f"to {value!r}; drop one of them", field=path)
+                f"--set {path}={chosen[path]!r} conflicts with the toggles ({', '.join(toggles)}), "
+                f"which set it to {value!r}; drop one of them", field=path)
 
 
 def target_named(name: str, plugins: Plugins) -> Target:

@@ -63,8 +63,8 @@ def _requirements_from_metadata() -> list[str]:
     try:
         return list(metadata.requires("liftinfer") or [])
     except metadata.PackageNotFoundError:
-        raise TargetError("cannot tell liftinfer's requirements: it is neither installed nor run from a source "
-                          "checkout with its pyproject.toml") from None
+        raise TargetError("cannot tell liftinfer's requirements: it is neither installed nor run from a "
+                          "source checkout with its pyproject.toml") from None
 
 
 def fail_if_binary_not_installed(binary: str, purpose: str, install: str) -> str:

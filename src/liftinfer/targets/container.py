@@ -62,8 +62,9 @@ class ContainerTarget(Target):
         if base is None:
             return None
         if base.startswith("im-"):
-            raise TargetError(f"base image {base!r} is a Modal image id; a container needs an image reference "
-                              "(set LIFTINFER_BASE_IMAGE, or run `liftinfer build-base --target container`)")
+            raise TargetError(f"base image {base!r} is a Modal image id; a container needs an image "
+                              "reference (set LIFTINFER_BASE_IMAGE, or run `liftinfer build-base --target "
+                              "container`)")
         return recorded_base_image(engine.cache_dir, base, self.name) or base
 
     def serve(self, engine: EngineConfig, serve: ServeConfig, plugins: Plugins) -> None:
@@ -104,13 +105,14 @@ def dockerfile(spec: DeploymentSpec, base: str | None, *, base_only: bool = Fals
         "FROM ${UV_IMAGE} AS uv",
         "",
     ]
-    venv_env = _env({"UV_PYTHON_INSTALL_DIR": "/opt/python", "UV_LINK_MODE": "copy", "UV_COMPILE_BYTECODE": "1",
-                     "VIRTUAL_ENV": "/opt/venv", "PATH": "/opt/venv/bin:$PATH"}, raw=("PATH",))
+    venv_env = _env({"UV_PYTHON_INSTALL_DIR": "/opt/python", "UV_LINK_MODE": "copy",
+                     "UV_COMPILE_BYTECODE": "1", "VIRTUAL_ENV": "/opt/venv", "PATH": "/opt/venv/bin:$PATH"},
+                    raw=("PATH",))
     if base:
-        lines += ["# base: prebuilt by `liftinfer build-base` (CUDA, Python in /opt/venv, the heavy packages)",
+        lines += ["# base: prebuilt by `liftinfer build-base` (CUDA, Python in /opt/venv, heavy packages)",
                   "FROM ${BASE_IMAGE} AS base", ""]
     else:
-        lines += ["# base: the OS, Python in /opt/venv and the heavy packages; `liftinfer build-base` prebuilds it",
+        lines += ["# base: the OS, Python in /opt/venv, the heavy packages (see `liftinfer build-base`)",
                   "FROM ${BASE_IMAGE} AS base",
                   "COPY --from=uv /uv /uvx /usr/local/bin/",
                   venv_env]
@@ -142,9 +144,11 @@ def _app_stage(spec: DeploymentSpec, venv_env: str, *, prebuilt: bool) -> list[s
     else:
         lines.append(f"RUN {UV_CACHE} uv pip install {shlex.quote(image.liftinfer)}")
     lines += [f"RUN {c}" for c in image.commands]
-    environment = {**spec.env, **engine_environment(spec.engine, spec.serve), "LIFTINFER_CACHE_DIR": CACHE_ROOT}
+    environment = {**spec.env, **engine_environment(spec.engine, spec.serve),
+                   "LIFTINFER_CACHE_DIR": CACHE_ROOT}
     lines.append(_env(environment))
     mounts = sorted({CACHE_ROOT, *spec.volumes})
+    port = spec.port
     lines += [
         f"RUN useradd --create-home --uid {USER_ID} --user-group liftinfer && mkdir -p {_words(mounts)} "
         f"&& chown -R liftinfer:liftinfer {_words(mounts)}",
@@ -154,7 +158,7 @@ def _app_stage(spec: DeploymentSpec, venv_env: str, *, prebuilt: bool) -> list[s
         f"EXPOSE {spec.port}",
         f"HEALTHCHECK --interval=30s --timeout=5s --start-period={spec.scaling.startup_timeout}s --retries=3 "
         f"CMD {json.dumps(_health_command(spec.port))}",
-        f"CMD {json.dumps(['python', '-m', 'liftinfer', 'serve', '--host', '0.0.0.0', '--port', str(spec.port)])}",
+        f"CMD {json.dumps(['python', '-m', 'liftinfer', 'serve', '--host', '0.0.0.0', '--port', str(port)])}",
     ]
     return lines
 

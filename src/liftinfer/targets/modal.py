@@ -65,7 +65,7 @@ class ModalTarget(Target):
         return modal_source.render(spec, self.base_image(spec, engine), filename)
 
     def base_image(self, spec: DeploymentSpec, engine: EngineConfig) -> str | None:
-        """``image.base`` as Modal can use it: an image id (recorded by build-base), or a registry reference."""
+        """``image.base`` as Modal can use it: an image id (from build-base), or a registry reference."""
         from liftinfer.targets.common import recorded_base_image
 
         base = spec.image.base
@@ -101,7 +101,8 @@ class ModalTarget(Target):
         spec = self.spec(engine, serve, plugins or get_plugins())
         self.run_ephemeral(spec, engine, wait=_wait_for_interrupt)
 
-    def run_ephemeral(self, spec: DeploymentSpec, engine: EngineConfig, wait: Callable[[], None]) -> list[str]:
+    def run_ephemeral(self, spec: DeploymentSpec, engine: EngineConfig,
+                      wait: Callable[[], None]) -> list[str]:
         """Run the app until ``wait`` returns (Ctrl-C for ``serve``), printing the endpoint URLs."""
         _need_credentials("serve")
         with tempfile.TemporaryDirectory(prefix="liftinfer-modal-") as tmp:

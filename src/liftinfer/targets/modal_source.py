@@ -97,7 +97,8 @@ def image_expression(spec: DeploymentSpec, base: str | None, *, base_only: bool 
     image = spec.image
     steps: list[str] = []
     if base is not None:
-        start = f"modal.Image.from_id({base!r})" if base.startswith("im-") else f"modal.Image.from_registry({base!r})"
+        prebuilt = "from_id" if base.startswith("im-") else "from_registry"
+        start = f"modal.Image.{prebuilt}({base!r})"
     elif image.os_image:
         start = f"modal.Image.from_registry({image.os_image!r}, add_python={image.python!r})"
     else:
@@ -108,7 +109,8 @@ def image_expression(spec: DeploymentSpec, base: str | None, *, base_only: bool 
         if image.env:
             steps.append(f".env({_literal(image.env)})")
         if image.heavy_packages:
-            steps.append(f".uv_pip_install({_args(image.heavy_packages)})  # the slow layer; a base image holds it")
+            heavy = _args(image.heavy_packages)
+            steps.append(f".uv_pip_install({heavy})  # the slow layer: a base image holds it")
     if base_only:
         return _chain(start, steps)
     if base is not None and image.env:
@@ -136,7 +138,8 @@ def _volumes(spec: DeploymentSpec) -> str:
     lines = ["volumes = {\n"]
     for path, volume in spec.volumes.items():
         comment = f"  # {volume.purpose}" if volume.purpose else ""
-        lines.append(f"    {path!r}: modal.Volume.from_name({volume.name!r}, create_if_missing=True),{comment}\n")
+        volume_source = f"modal.Volume.from_name({volume.name!r}, create_if_missing=True)"
+        lines.append(f"    {path!r}: {volume_source},{comment}\n")
     lines.append("}\n\n")
     return "".join(lines)
 

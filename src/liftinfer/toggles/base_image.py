@@ -28,8 +28,8 @@ def base_image_name() -> str:
 
 class BaseImageToggle(Toggle):
     name = "base-image"
-    description = ("deploy on a prebuilt image with CUDA, torch and vLLM (built once by `liftinfer build-base`), "
-                   "so a deploy installs only what changed")
+    description = ("deploy on a prebuilt image with CUDA, torch and vLLM (built once by `liftinfer "
+                   "build-base`), so a deploy installs only what changed")
 
     def changes(self, config: EngineConfig, backend: str | None) -> Changes:
         return Changes(deployment={"image.base": base_image_name()})

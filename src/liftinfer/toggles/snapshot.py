@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 class SnapshotToggle(Toggle):
     name = "snapshot"
-    description = "Modal memory snapshots with vLLM sleep mode: restored containers skip loading and compiling"
+    description = ("Modal memory snapshots with vLLM sleep mode: restored containers skip loading and "
+                   "compiling")
 
     def changes(self, config: EngineConfig, backend: str | None) -> Changes:
         options = {"enable_sleep_mode": True} if backend == "vllm" else {}
