@@ -159,3 +159,11 @@ def test_a_failing_warm_up_request_is_failed(serve_app, gated):
     result = wait_ready(url, timeout=10, interval=0.2, quiet=True)
     assert result.outcome is Outcome.FAILED
     assert result.message == f"{url}/warmup answered HTTP 503: warm-up failed: kernel crashed"
+
+
+def test_the_progress_display_runs_while_waiting(serve_app, gated, capsys):
+    engine = gated()
+    url = serve(serve_app, engine)
+    threading.Timer(0.5, engine.gate.set).start()
+    assert wait_ready(url, timeout=10, interval=0.2, quiet=False).outcome is Outcome.READY
+    assert "Traceback" not in capsys.readouterr().err

@@ -96,10 +96,7 @@ class ModalTarget(Target):
         return out
 
     def serve(self, engine: EngineConfig, serve: ServeConfig, plugins: Plugins) -> None:
-        from liftinfer.plugins import get_plugins
-
-        spec = self.spec(engine, serve, plugins or get_plugins())
-        self.run_ephemeral(spec, engine, wait=_wait_for_interrupt)
+        self.run_ephemeral(self.spec(engine, serve, plugins), engine, wait=_wait_for_interrupt)
 
     def run_ephemeral(self, spec: DeploymentSpec, engine: EngineConfig,
                       wait: Callable[[], None]) -> list[str]:
