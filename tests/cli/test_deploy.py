@@ -230,3 +230,15 @@ def test_build_base_on_modal_builds_the_base_layers_and_records_the_image_id(tmp
     exported = tmp_path / "app.py"
     assert invoke("export", "-o", str(exported), "--toggle", "base-image").exit_code == 0
     assert "modal.Image.from_id('im-built123')" in exported.read_text()
+
+
+def test_the_targets_and_toggles_are_listed(tmp_path):
+    listed = run_cli("plugins", "--json", home=tmp_path)
+    import json
+
+    found = json.loads(listed.stdout)
+    assert {"container", "local", "modal"} <= set(found["targets"])
+    assert found["toggles"]["base-image"]["plugin"] == "liftinfer.toggles.base_image"
+    assert found["toggles"]["snapshot"]["plugin"] == "liftinfer.toggles.snapshot"
+    help_text = run_cli("serve", "--help", home=tmp_path).stdout
+    assert "base-image:" in help_text and "snapshot:" in help_text

@@ -74,7 +74,7 @@ def test_heavy_packages_go_in_the_base_stage_and_light_ones_in_the_app_stage(con
     assert base_installs == [f"RUN --mount=type=cache,target=/root/.cache/uv uv pip install "
                              f"{' '.join(shlex.quote(p) for p in heavy)}"]
     assert shlex.split(app_installs[0].split(" install ", 1)[1]) == core
-    assert "RUN uv venv --python 3.11 /opt/venv" in found["base"]
+    assert "RUN uv venv --seed --python 3.11 /opt/venv" in found["base"]
     assert "COPY --from=uv /uv /uvx /usr/local/bin/" in found["base"]
 
 

