@@ -218,6 +218,7 @@ def test_build_base_on_modal_builds_the_base_layers_and_records_the_image_id(tmp
         object_id = "im-built123"
 
     def fake_build(image: Any, app: Any = None) -> Any:
+        assert app is None  # Modal runs the build in an ephemeral app of its own
         built.append(image)
         return Built()
 

@@ -91,3 +91,10 @@ def test_actions_a_target_lacks_say_so(make_spec, tmp_path):
         Target().deploy(spec, config)
     with pytest.raises(TargetError, match="cannot export"):
         Target().export(spec, config, tmp_path / "x")
+
+
+def test_a_model_path_on_this_machine_is_warned_about(make_spec, tmp_path, caplog):
+    local = tmp_path / "my-model"
+    local.mkdir()
+    make_spec(Target(), model=str(local))
+    assert "is a path on this machine; the deployment will not have it" in caplog.text

@@ -70,6 +70,7 @@ class Target:
         spec.serve = {**{k: v for k, v in serve.model_dump(mode="json").items()
                          if k in SERVE_FIELDS and k in serve.model_fields_set}, **spec.serve}
         plugins.deployment(spec, engine)
+        _warn_about_local_model(spec)
         return spec.checked()
 
     def complete(self, spec: DeploymentSpec) -> None:
@@ -95,6 +96,14 @@ def engine_values(engine: EngineConfig, toggles: list[str]) -> dict[str, Any]:
     if toggles:
         values["toggles"] = toggles
     return values
+
+
+def _warn_about_local_model(spec: DeploymentSpec) -> None:
+    model = str(spec.engine.get("model", ""))
+    under_volume = any(model.startswith(path.rstrip("/") + "/") for path in spec.volumes)
+    if model and not under_volume and Path(model).expanduser().exists():
+        log.warning("model %r is a path on this machine; the deployment will not have it. Use a hub id or a "
+                    "packaged model, or a path inside one of its volumes", model)
 
 
 def _refuse_overridden(user: Sequence[tuple[str, Any]], deployment: Any, toggles: Sequence[str]) -> None:

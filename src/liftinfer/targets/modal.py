@@ -125,7 +125,6 @@ class ModalTarget(Target):
         from liftinfer.targets.common import record_base_image
 
         _need_credentials("build-base")
-        modal = require_modal()
         source = f"import modal\n\nimage = {modal_source.image_expression(spec, None, base_only=True)}\n"
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
@@ -133,7 +132,7 @@ class ModalTarget(Target):
         namespace: dict[str, Any] = {}
         exec(compile(source, "<liftinfer base image>", "exec"), namespace)
         with _modal_errors("build-base"), _output():
-            built = namespace["image"].build(modal.App(f"{spec.name}-base"))
+            built = namespace["image"].build()  # in an ephemeral app of Modal's own
         image_id = str(built.object_id)
         record_base_image(engine.cache_dir, tag, self.name, image_id)
         return image_id
