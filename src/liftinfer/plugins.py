@@ -40,9 +40,13 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "liftinfer.backends.vllm",
     "liftinfer.engine.models",
     "liftinfer.targets.local",
+    "liftinfer.targets.modal",
+    "liftinfer.targets.container",
+    "liftinfer.toggles.base_image",
     "liftinfer.toggles.compile_cache",
     "liftinfer.toggles.eager",
     "liftinfer.toggles.fast_load",
+    "liftinfer.toggles.snapshot",
 )
 
 T = TypeVar("T")

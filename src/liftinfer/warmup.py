@@ -1,7 +1,8 @@
 """The warm-up client: wait until an endpoint is ready, then warm it; light enough for any laptop.
 
 Exit codes (``Outcome``) let scripts tell the cases apart: 0 ready, 3 timed out (the server answered
-but never became ready), 4 unreachable (no answer at all), 5 unauthorized, 6 the warm-up request failed.
+but never became ready), 4 unreachable (no answer at all), 5 unauthorized, 6 failed (the model did not
+load, or the warm-up request failed).
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ def wait_ready(
                 health = _json(response)
                 if response.status_code == 200 and health.get("ready"):
                     break
+                if health.get("status") == "failed":  # it will not become ready by waiting
+                    return WarmupResult(Outcome.FAILED, f"{base} failed to load its model: "
+                                        f"{health.get('error') or 'no reason given'}", health=health,
+                                        elapsed_s=time.monotonic() - start)
                 last = f"status {health.get('status', response.status_code)}"
                 if health.get("error"):
                     last += f": {health['error']}"
@@ -121,7 +126,8 @@ def wait_ready(
     report = _json(response)
     if response.status_code != 200:
         message = (report.get("error") or {}).get("message", f"HTTP {response.status_code}")
-        return WarmupResult(Outcome.FAILED, f"warm-up failed: {message}", health=health, elapsed_s=elapsed)
+        return WarmupResult(Outcome.FAILED, f"{base}/warmup answered HTTP {response.status_code}: {message}",
+                            health=health, elapsed_s=elapsed)
     return WarmupResult(Outcome.READY, f"{base} is warm", health=health, report=report, elapsed_s=elapsed)
 
 
@@ -135,12 +141,14 @@ def fire(url: str, *, api_key: str | None = None, headers: dict[str, str] | None
             response = client.post(f"{base}/warmup",
                                    timeout=httpx.Timeout(2.0, connect=connect_timeout))
         except httpx.ReadTimeout:
-            return WarmupResult(Outcome.READY, f"warm-up requested from {base}", elapsed_s=time.monotonic() - start)
+            return WarmupResult(Outcome.READY, f"warm-up requested from {base}",
+                                elapsed_s=time.monotonic() - start)
         except httpx.HTTPError as exc:
             return WarmupResult(Outcome.UNREACHABLE, f"{base} is not reachable ({type(exc).__name__})",
                                 elapsed_s=time.monotonic() - start)
     if response.status_code in (401, 403):
-        return WarmupResult(Outcome.UNAUTHORIZED, f"{base} refused the credentials (HTTP {response.status_code})")
+        return WarmupResult(Outcome.UNAUTHORIZED,
+                            f"{base} refused the credentials (HTTP {response.status_code})")
     return WarmupResult(Outcome.READY, f"warm-up requested from {base} (HTTP {response.status_code})",
                         report=_json(response), elapsed_s=time.monotonic() - start)
 

@@ -14,8 +14,10 @@ from liftinfer.errors import ConfigError, LiftinferError
 def fail(exc: LiftinferError) -> None:
     """Print an error as one line (no traceback) and exit with the error's code."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {exc.message}", soft_wrap=True)
+    # escaped: messages hold brackets ("pip install 'liftinfer[modal]'") that rich would read as markup
+    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {escape(exc.message)}", soft_wrap=True)
     sys.exit(exc.exit_code)
 
 
@@ -44,9 +46,9 @@ def cli() -> None:
 
 
 def _add_builtin_commands() -> None:
-    from liftinfer.cli import bench, cache, generate, plugins, serve, warmup
+    from liftinfer.cli import bench, cache, deploy, generate, plugins, serve, warmup
 
-    for module in (serve, generate, warmup, plugins, bench, cache):
+    for module in (serve, generate, warmup, deploy, plugins, bench, cache):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -22,7 +22,7 @@ def warmup(url: str, timeout: float | None, fire_only: bool, check: bool, api_ke
            headers: tuple[str, ...], as_json: bool) -> None:
     """Wait until the liftinfer endpoint at URL is ready, then warm it up.
 
-    Exit codes: 0 ready, 3 timed out, 4 unreachable, 5 unauthorized, 6 warm-up request failed.
+    Exit codes: 0 ready, 3 timed out, 4 unreachable, 5 unauthorized, 6 failed (model or warm-up).
     """
     from liftinfer.errors import ConfigError
     from liftinfer.warmup import fire, wait_ready

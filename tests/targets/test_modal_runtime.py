@@ -1,0 +1,85 @@
+"""What the Modal app's class does in its container, run here with a fake backend: load and warm up,
+sleep before the snapshot and wake after the restore, then serve liftinfer's API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("modal")
+
+from fastapi.testclient import TestClient
+
+from liftinfer import hookimpl
+from liftinfer.backends import Backend
+from liftinfer.targets.modal import ModalTarget
+from liftinfer.testing import FakeEngine
+
+from .modal_told import call, user_instance
+
+EVENTS: list[str] = []
+
+
+class SleepyEngine(FakeEngine):
+    backend_name = "sleepy"
+
+    def __init__(self, config: Any = None, **kwargs: Any) -> None:  # backends get the config positionally
+        super().__init__(config=config, **kwargs)
+
+    def _load(self) -> None:
+        EVENTS.append("load")
+        super()._load()
+
+    def sleep(self) -> None:
+        EVENTS.append("sleep")
+
+    def wake(self) -> None:
+        EVENTS.append("wake")
+
+
+class SleepyPlugin:
+    @hookimpl
+    def liftinfer_register_backends(self, register):
+        register(Backend(name="sleepy", load=lambda: SleepyEngine))
+
+
+@pytest.fixture
+def app_module(make_spec: Any, register_plugin: Any, tmp_path: Any) -> Any:
+    register_plugin(SleepyPlugin(), name="sleepy-backend")
+    EVENTS.clear()
+
+    def build(*toggles: str) -> Any:
+        target = ModalTarget()
+        cache = tmp_path / "container-cache"
+        spec, config = make_spec(target, f'engine.cache_dir="{cache}"', toggles=toggles,
+                                 backend="sleepy")
+        return target.load(spec, config, tmp_path)
+
+    return build
+
+
+def test_a_snapshot_container_loads_and_warms_before_the_snapshot_and_wakes_after(app_module):
+    module = app_module("snapshot")
+    server = user_instance(module)
+    call(module, "load_before_snapshot", server)
+    assert EVENTS == ["load", "sleep"]
+    assert server.engine.warmup_report is not None  # warmed before the snapshot was taken
+    call(module, "wake_after_restore", server)
+    assert EVENTS == ["load", "sleep", "wake"]
+    with TestClient(call(module, "web", server)) as client:
+        health = client.get("/health").json()
+        assert health["ready"] and health["warm"] and health["toggles"] == ["snapshot"]
+        response = client.post("/generate", json={"prompt": "hi", "schema": {"type": "object"}})
+        assert response.status_code == 200
+    assert server.engine.state == "closed"
+
+
+def test_a_plain_container_loads_and_warms_in_enter_and_closes_on_exit(app_module):
+    module = app_module()
+    server = user_instance(module)
+    call(module, "start", server)
+    assert EVENTS == ["load"]
+    assert server.engine.health()["warm"]
+    call(module, "stop", server)
+    assert server.engine.state == "closed"
