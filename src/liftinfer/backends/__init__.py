@@ -35,10 +35,14 @@ class Backend:
 def cuda_available() -> bool:
     """True where torch sees a CUDA device; False without torch (never imports it needlessly)."""
     import importlib.util
+    import os
     import sys
 
     if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
         return False
+    # Ask NVML rather than initialising CUDA here: a process that has initialised CUDA cannot fork
+    # the engine processes vLLM starts, and spawning them costs a second import of torch and vLLM.
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     import torch
 
     return bool(torch.cuda.is_available())

@@ -98,8 +98,8 @@ class VLLMEngine(GenerationEngine):
 
     def _load(self) -> None:
         self._startup_log = StartupLog.capture()
-        # CUDA may already be initialised here (the availability check): forked engine processes cannot use it
-        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+        if _cuda_initialised():  # then forked engine processes could not use CUDA: spawn them instead
+            os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         with self.phase("import"):
             try:
                 from vllm.config import StructuredOutputsConfig
@@ -171,6 +171,13 @@ class VLLMEngine(GenerationEngine):
         llm = getattr(self, "llm", None)
         if llm is not None:
             llm.shutdown()
+
+
+def _cuda_initialised() -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return bool(torch is not None and torch.cuda.is_initialized())
 
 
 def _unavailable() -> str | None:
