@@ -1,7 +1,8 @@
 """``eager``: no torch.compile and no CUDA graphs, for fast development starts.
 
-Measured on the device (docs/benchmarks.md): eager mode starts in seconds but decodes 2.9x (7.4B) to
-4.7x (135M) slower at batch 64 than compiled, not the "10-20%" the original app assumed.
+Measured on an H200 (docs/benchmarks.md): at batch 64 eager decoding was 3.1x (constrained) to 7.0x
+(free) slower than compiled on SmolLM2, and 2.9x at 7.4B in the device probe: not the "10-20%" the
+original app assumed. It starts faster (58 s against 93 s from process start on SmolLM2).
 """
 
 from __future__ import annotations
