@@ -43,9 +43,10 @@ class EngineConfig(BaseSettings):
     max_tokens_limit: int = Field(4096, ge=1, description="largest max_tokens a request may ask for")
     max_prompt_chars: int = Field(100_000, ge=1, description="longest prompt (all messages) in characters")
     max_queue: int = Field(256, ge=1, description="requests admitted at once; more are refused with 429")
-    max_schema_bytes: int = Field(512 * 2**10, ge=64, description="largest schema, as compact JSON, in bytes")
+    max_schema_bytes: int = Field(256 * 2**10, ge=64, description="largest schema, as compact JSON, in bytes")
     max_schema_depth: int = Field(64, ge=2, le=512, description="deepest nesting of a schema document")
     max_schema_refs: int = Field(256, ge=0, description="most $refs one schema may hold")
+    max_optional_properties: int = Field(256, ge=1, description="most optional properties of one object")
     toggles: Annotated[list[str], NoDecode] = Field(default_factory=list, description="toggles switched on")
     engine_options: dict[str, Any] = Field(default_factory=dict, description="backend-specific options")
 

@@ -41,6 +41,15 @@ def test_size_and_ref_count_limits_name_the_figures():
         check_schema_limits(refs, LIMITS)
 
 
+def test_optional_properties_are_limited_per_object_required_ones_are_not():
+    many = {f"p{i}": {"type": "integer"} for i in range(300)}
+    check_schema_limits({"type": "object", "properties": many, "required": list(many)},
+                        SchemaLimits(10**6, 16, 4, max_optional_properties=10))
+    with pytest.raises(SchemaTooComplex, match="at /properties/inner has 300 optional properties; the limit is 10"):
+        check_schema_limits({"properties": {"inner": {"properties": many, "required": [{"odd": 1}]}}},
+                            SchemaLimits(10**6, 16, 4, max_optional_properties=10))
+
+
 @pytest.mark.parametrize("schema, where", [
     ({"$ref": "#"}, "/ leads back to /"),
     ({"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"allOf": [{"$ref": "#/$defs/a"}]}}},
