@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,15 +29,21 @@ GOOD = {"prompt": "Ann, 31", "schema": PERSON, "max_tokens": 64}
 
 
 class GrammarEngine(GenerationEngine):
-    """Decodes under the compiled grammar, choosing the tokens that close the JSON value soonest."""
+    """Decodes under the compiled grammar, choosing the tokens that close the JSON value soonest.
+
+    A prompt ``"sleep:<seconds>"`` makes that request take so long (a slow generation, cancellable);
+    ``loaded`` can hold the model's 'loading' until a test sets it.
+    """
 
     backend_name = "grammar-walk"
 
-    def __init__(self, *, delay_s: float = 0.0, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.delay_s = delay_s
+        self.loaded = threading.Event()
+        self.loaded.set()
 
     def _load(self) -> None:
+        self.loaded.wait(30)
         self.model_name = "grammar-walk"
 
     def tokenizer_info(self) -> Any:
@@ -45,8 +52,9 @@ class GrammarEngine(GenerationEngine):
         return xgrammar.TokenizerInfo(VOCAB, stop_token_ids=[STOP])
 
     async def _complete(self, prepared: PreparedRequest) -> Completion:
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        prompt = prepared.chat[-1]["content"]
+        if prompt.startswith("sleep:"):
+            await asyncio.sleep(float(prompt.removeprefix("sleep:")))
         text, reason = walk(prepared.constraint.matcher(), prepared.max_tokens, prepared.seed or 0)
         return Completion(text=text, finish_reason=reason, prompt_tokens=len(prepared.chat),
                           completion_tokens=len(text) + (reason == "stop"))
@@ -74,22 +82,32 @@ def walk(matcher: Any, max_tokens: int, seed: int) -> tuple[str, str]:
     return "".join(out), "length"
 
 
-def grammar_engine(tmp_path: Any, **config: Any) -> GrammarEngine:
-    delay = config.pop("delay_s", 0.0)
-    engine = GrammarEngine(delay_s=delay, config=EngineConfig(cache_dir=tmp_path, **config))
-    engine.load()
-    return engine
+def grammar_engine(tmp_path: Any, *, load: bool = True, **config: Any) -> GrammarEngine:
+    engine = GrammarEngine(config=EngineConfig(cache_dir=tmp_path, **config))
+    return engine.load() if load else engine  # type: ignore[return-value]
 
 
 @contextlib.contextmanager
 def serving(engine: GenerationEngine, **serve: Any) -> Iterator[ThreadedServer]:
-    """The app around ``engine`` on a loopback port, stopped (and the engine closed) afterwards."""
+    """The app around ``engine`` on a loopback port; stopping it closes the engine (the app owns it)."""
     app = create_app(engine, serve_config=ServeConfig(warmup_on_start=False, **serve))
     server = ThreadedServer(app).__enter__()
     try:
         yield server
     finally:
         server.__exit__()
+
+
+@contextlib.contextmanager
+def serving_shared(engine: GenerationEngine, **serve: Any) -> Iterator[ThreadedServer]:
+    """Like :func:`serving`, for the session's real engine: the app may not close it on shutdown."""
+    close = engine.close
+    engine.close = lambda: None  # type: ignore[method-assign]
+    try:
+        with serving(engine, **serve) as running:
+            yield running
+    finally:
+        engine.close = close  # type: ignore[method-assign]
 
 
 def assert_error(response: httpx.Response, status: int, type_: str | None = None,

@@ -9,6 +9,7 @@ request with explicit stacks, so any request, however hostile, gets a 4xx naming
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,7 @@ def check_schema_limits(schema: Any, limits: SchemaLimits) -> None:
     subschemas = list(iter_subschemas(schema))
     for sub in subschemas:
         _check_optional_properties(sub.schema, sub.pointer, limits.max_optional_properties)
+        _check_patterns(sub.schema, sub.pointer)
     refs = [sub for sub in subschemas if "$ref" in sub.schema]
     if len(refs) > limits.max_refs:
         raise SchemaTooComplex(
@@ -89,6 +91,21 @@ def _check_optional_properties(node: dict[str, Any], pointer: str, limit: int) -
             "(list more of them in 'required', or split the object)",
             details={"path": pointer, "optional_properties": optional, "limit": limit},
         )
+
+
+def _check_patterns(node: dict[str, Any], pointer: str) -> None:
+    """Every regular expression compiles: validation would otherwise fail on the first output it reads."""
+    patterns = [("pattern", node["pattern"])] if isinstance(node.get("pattern"), str) else []
+    if isinstance(node.get("patternProperties"), dict):
+        patterns += [("patternProperties", key) for key in node["patternProperties"]]
+    for keyword, pattern in patterns:
+        try:
+            re.compile(pattern)
+        except (re.error, OverflowError, RecursionError) as exc:
+            raise SchemaError(
+                f"schema: {keyword} {pattern!r} at {pointer} is not a valid regular expression: {exc}",
+                details={"path": pointer, "pattern": pattern},
+            ) from None
 
 
 def _request_strings(request: GenerateRequest) -> Iterator[tuple[str, str]]:
