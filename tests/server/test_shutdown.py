@@ -72,7 +72,7 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(server):
         pending = [pool.submit(_generate, url, i) for i in range(IN_FLIGHT)]
         deadline = time.monotonic() + 60
         while httpx.get(f"{url}/health", timeout=5).json()["in_flight"] < IN_FLIGHT:
-            assert time.monotonic() < deadline and not any(f.done() for f in pending), "requests not in flight"
+            assert time.monotonic() < deadline and not any(f.done() for f in pending), "not in flight"
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
