@@ -72,6 +72,7 @@ class ServeConfig(BaseSettings):
     api_key_file: Path | None = None
     max_body_bytes: int = Field(2 * 2**20, ge=1024, description="largest request body (413 beyond)")
     body_timeout_s: float = Field(30.0, gt=0, description="time a client has to send its request body (408)")
+    max_pending: int = Field(512, ge=1, description="requests with a body read or answered at once (429)")
     request_timeout_s: float = Field(300.0, gt=0, description="time one generation may take (504)")
     shutdown_grace_s: float = Field(30.0, ge=0, description="time in-flight requests get to end on SIGTERM")
     load_wait_s: float = Field(300.0, ge=0, description="how long a request waits for a loading engine")

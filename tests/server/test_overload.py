@@ -44,6 +44,20 @@ def test_a_full_queue_answers_429_with_retry_after_and_recovers(tmp_path):
         assert_still_serving(client)
 
 
+def test_requests_in_progress_are_bounded_before_their_body_is_read(tmp_path):
+    engine = grammar_engine(tmp_path, max_queue=100)
+    with serving(engine, max_pending=2) as server, httpx.Client(base_url=server.url, timeout=30) as client, \
+            cf.ThreadPoolExecutor(2) as pool:
+        held = [pool.submit(client.post, "/generate", json=slow(1.5)) for _ in range(2)]
+        wait_for(lambda: in_flight(client) == 2)
+        refused = client.post("/generate", content=b"x" * 2**20, headers={"content-type": "application/json"})
+        assert_error(refused, 429, "overloaded", says="limit of 2 requests in progress")
+        assert refused.headers["Retry-After"] == "1"
+        assert client.get("/health").status_code == 200  # reads stay open
+        assert [f.result().status_code for f in held] == [200, 200]
+        assert_still_serving(client)
+
+
 def test_a_request_over_its_time_limit_gets_504_and_frees_its_place(tmp_path):
     engine = grammar_engine(tmp_path, max_queue=1)
     with serving(engine, request_timeout_s=0.5) as server, \

@@ -77,7 +77,8 @@ def create_app(
 
     # Each middleware added wraps those before it: metrics see every answer, and a request without the
     # key is refused before a byte of its body is read.
-    app.add_middleware(RequestGuard, max_body_bytes=serve.max_body_bytes, body_timeout_s=serve.body_timeout_s)
+    app.add_middleware(RequestGuard, max_body_bytes=serve.max_body_bytes, body_timeout_s=serve.body_timeout_s,
+                       max_pending=serve.max_pending)
     if api_key is not None:
         app.add_middleware(ApiKeyAuth, key=api_key)
         log.info("an API key is required on every endpoint but /health and the API docs")

@@ -2,6 +2,8 @@
 
 ``RequestGuard`` is plain ASGI middleware, so it works below FastAPI's own body handling:
 
+- at most ``max_pending`` requests with a body are read or answered at once: more get 429 with
+  Retry-After before a byte is read, which bounds the memory all bodies together can take;
 - a POST must be JSON (415 otherwise);
 - the body is read here, counting bytes as they arrive, and refused with 413 as soon as it passes
   ``max_body_bytes`` (at once when Content-Length says so), so no client makes the server hold more;
@@ -18,7 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from liftinfer.errors import LiftinferError, PayloadTooLarge, RequestError, UnsupportedMediaType
+from liftinfer.errors import LiftinferError, Overloaded, PayloadTooLarge, RequestError, UnsupportedMediaType
 from liftinfer.server.errors import error_response
 
 # Endpoints that take no body: their POSTs need no JSON content type.
@@ -40,15 +42,28 @@ class _ClientGone(Exception):
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout_s: float) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout_s: float, max_pending: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
+        self.max_pending = max_pending
+        self.pending = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
+        if self.pending >= self.max_pending:
+            busy = Overloaded(f"the server is at its limit of {self.max_pending} requests in progress; retry")
+            await self._refuse(busy, scope, receive, send)
+            return
+        self.pending += 1
+        try:
+            await self._guarded(scope, receive, send)
+        finally:
+            self.pending -= 1
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             self._check_headers(scope)
             body = await self._read(scope, receive)
