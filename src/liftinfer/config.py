@@ -49,6 +49,10 @@ class EngineConfig(BaseSettings):
     max_tokens_limit: int = Field(4096, ge=1, description="largest max_tokens a request may ask for")
     max_prompt_chars: int = Field(100_000, ge=1, description="longest prompt (all messages) in characters")
     max_queue: int = Field(256, ge=1, description="requests admitted at once; more are refused with 429")
+    max_schema_bytes: int = Field(256 * 2**10, ge=64, description="largest schema, as compact JSON, in bytes")
+    max_schema_depth: int = Field(64, ge=2, le=512, description="deepest nesting of a schema document")
+    max_schema_refs: int = Field(256, ge=0, description="most $refs one schema may hold")
+    max_optional_properties: int = Field(256, ge=1, description="most optional properties of one object")
     toggles: Annotated[list[str], NoDecode] = Field(default_factory=list, description="toggles switched on")
     engine_options: dict[str, Any] = Field(default_factory=dict, description="backend-specific options")
 
@@ -72,8 +76,11 @@ class ServeConfig(BaseSettings):
     target: str = "local"
     api_key: str | None = Field(None, repr=False)
     api_key_file: Path | None = None
-    max_body_bytes: int = Field(2 * 2**20, ge=1024)
-    request_timeout_s: float = Field(300.0, gt=0)
+    max_body_bytes: int = Field(2 * 2**20, ge=1024, description="largest request body (413 beyond)")
+    body_timeout_s: float = Field(30.0, gt=0, description="time a client has to send its request body (408)")
+    max_pending: int = Field(512, ge=1, description="requests with a body read or answered at once (429)")
+    request_timeout_s: float = Field(300.0, gt=0, description="time one generation may take (504)")
+    shutdown_grace_s: float = Field(30.0, ge=0, description="time in-flight requests get to end on SIGTERM")
     load_wait_s: float = Field(300.0, ge=0, description="how long a request waits for a loading engine")
     log_level: str = "info"
     warmup_on_start: bool = Field(True, description="run one request as soon as the model is loaded")

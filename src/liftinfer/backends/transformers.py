@@ -20,7 +20,7 @@ from liftinfer.backends import Backend
 from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest
 from liftinfer.engine.constraints import allocate_bitmask, apply_bitmask, import_xgrammar
 from liftinfer.engine.models import ensure_hf_dir, resolve_model
-from liftinfer.errors import BackendError, LiftinferError, MissingDependency
+from liftinfer.errors import BackendError, LiftinferError, MissingDependency, RequestError
 from liftinfer.hookspecs import hookimpl
 
 CPU_BATCH_SIZE = 8  # on 2-4 cores, larger waves add latency faster than throughput
@@ -31,6 +31,7 @@ class _Job:
     prepared: PreparedRequest
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Completion]
+    prompt: list[int] = field(default_factory=list)
     cancelled: bool = False
     tokens: list[int] = field(default_factory=list)
 
@@ -95,8 +96,16 @@ class TransformersEngine(GenerationEngine):
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     async def _complete(self, prepared: PreparedRequest) -> Completion:
+        # Tokenized here, per request: a prompt that cannot fit is refused before it reaches a batch.
+        prompt = self.render(prepared.chat)
+        if len(prompt) + prepared.max_tokens > self.config.max_model_len:
+            raise RequestError(
+                f"prompt is {len(prompt)} tokens; with max_tokens {prepared.max_tokens} it exceeds the "
+                f"model's context of {self.config.max_model_len} tokens",
+                field="messages" if prepared.request.messages else "prompt",
+            )
         loop = asyncio.get_running_loop()
-        job = _Job(prepared, loop, loop.create_future())
+        job = _Job(prepared, loop, loop.create_future(), prompt)
         self._scheduler.submit(job)
         try:
             return await job.future
@@ -167,7 +176,7 @@ class _Scheduler(threading.Thread):
     def _decode(self, wave: list[_Job]) -> None:
         torch, engine = self.torch, self.engine
         started = time.perf_counter()
-        prompts = [engine.render(job.prepared.chat) for job in wave]
+        prompts = [job.prompt for job in wave]
         longest = max(len(p) for p in prompts)
         ids = torch.full((len(wave), longest), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(wave), longest), dtype=torch.long)

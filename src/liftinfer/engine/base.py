@@ -23,6 +23,7 @@ from liftinfer import __version__
 from liftinfer.config import EngineConfig
 from liftinfer.engine.cache import CacheRoot
 from liftinfer.engine.constraints import Constraint, ConstraintBuilder
+from liftinfer.engine.limits import check_request_limits
 from liftinfer.engine.request import GenerateRequest, GenerateResult, Timings, Usage
 from liftinfer.errors import (
     LiftinferError,
@@ -344,6 +345,7 @@ class GenerationEngine(ABC):
                 f"prompt is {chars} characters; the limit is {self.config.max_prompt_chars}",
                 field="messages" if request.messages else "prompt",
             )
+        check_request_limits(request, self.config)
         return max_tokens
 
     async def _constraint(self, request: GenerateRequest) -> Constraint:

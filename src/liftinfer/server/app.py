@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from liftinfer import __version__
 from liftinfer.config import EngineConfig, ServeConfig
-from liftinfer.errors import UnsupportedMediaType
 from liftinfer.server import errors, routes
-from liftinfer.server.metrics import ServerMetrics
+from liftinfer.server.auth import ApiKeyAuth, load_api_key
+from liftinfer.server.limits import RequestGuard
+from liftinfer.server.metrics import RequestMetrics, ServerMetrics
 
 if TYPE_CHECKING:
     from liftinfer.engine.base import GenerationEngine
@@ -38,17 +38,6 @@ def _start(engine: GenerationEngine, serve: ServeConfig) -> None:
         log.error("engine failed to start: %s", engine.error or exc)
 
 
-def _refuse_content_type(request: Request) -> UnsupportedMediaType | None:
-    """JSON endpoints take JSON; a form or text body gets a 415 rather than a confusing field error."""
-    if request.method != "POST" or request.url.path == "/warmup":
-        return None
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not ctype or ctype == "application/json" or ctype.endswith("+json"):
-        return None
-    return UnsupportedMediaType(f"Content-Type must be application/json (got {ctype!r})",
-                                field="content-type")
-
-
 def create_app(
     engine: GenerationEngine | None = None,
     *,
@@ -58,6 +47,7 @@ def create_app(
 ) -> FastAPI:
     """The liftinfer HTTP API around ``engine`` (created from ``engine_config`` when not given)."""
     serve = serve_config or ServeConfig()
+    api_key = load_api_key(serve)
     if engine is None:
         from liftinfer.plugins import load_engine
 
@@ -67,7 +57,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not the_engine.ready:
-            threading.Thread(target=_start, args=(the_engine, serve), name="liftinfer-load", daemon=True).start()
+            threading.Thread(target=_start, args=(the_engine, serve), name="liftinfer-load",
+                             daemon=True).start()
         yield
         await asyncio.to_thread(the_engine.close)
 
@@ -84,16 +75,12 @@ def create_app(
     errors.install(app)
     app.include_router(routes.router)
 
-    @app.middleware("http")
-    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        refused = _refuse_content_type(request)
-        response = errors.error_response(refused, request) if refused else await call_next(request)
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "unmatched")
-        metrics: ServerMetrics = request.app.state.metrics
-        metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
-        return response
-
+    # Each middleware added wraps those before it: metrics see every answer, and a request without the
+    # key is refused before a byte of its body is read.
+    app.add_middleware(RequestGuard, max_body_bytes=serve.max_body_bytes, body_timeout_s=serve.body_timeout_s,
+                       max_pending=serve.max_pending)
+    if api_key is not None:
+        app.add_middleware(ApiKeyAuth, key=api_key)
+        log.info("an API key is required on every endpoint but /health and the API docs")
+    app.add_middleware(RequestMetrics)
     return app

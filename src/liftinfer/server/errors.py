@@ -9,11 +9,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from liftinfer.errors import LiftinferError, RequestError, error_body, request_error_from
+from liftinfer.errors import LiftinferError, RequestError, SchemaTooComplex, error_body, request_error_from
 
 log = logging.getLogger("liftinfer.server")
 
-_HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+_HTTP_TYPES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
                415: "unsupported_media_type", 401: "unauthorized", 429: "overloaded"}
 
 
@@ -45,6 +45,18 @@ def validation_error(exc: RequestValidationError) -> RequestError:
     return request_error_from(errors)
 
 
+def body_parse_error(cause: BaseException | None) -> RequestError:
+    """Why FastAPI could not parse a JSON body, in a client's words (it says 'error parsing the body')."""
+    if isinstance(cause, UnicodeDecodeError):
+        return RequestError(f"request body is not valid UTF-8: byte {cause.object[cause.start]:#04x} at "
+                            f"position {cause.start} ({cause.reason})")
+    if isinstance(cause, RecursionError):
+        return RequestError("request body nests too deeply to parse")
+    if isinstance(cause, ValueError):
+        return RequestError(f"request body is not valid JSON: {cause}")
+    return RequestError("request body could not be parsed as JSON")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(LiftinferError)
     async def _liftinfer(request: Request, exc: LiftinferError) -> JSONResponse:
@@ -56,6 +68,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            return error_response(body_parse_error(exc.__cause__), request)
         kind = _HTTP_TYPES.get(exc.status_code, "http_error")
         _count(request, kind)
         return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code,
@@ -63,6 +77,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, RecursionError):  # past the engine's depth checks, e.g. a $ref loop via an $id
+            return error_response(SchemaTooComplex(
+                "the schema, or an output it allows, nests or recurses too deeply to process"), request)
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         _count(request, "internal_error")
         return JSONResponse(error_body("internal_error", "internal server error; see the server log"),

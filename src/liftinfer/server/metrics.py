@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from liftinfer.engine.base import GenerationEngine
@@ -41,7 +43,8 @@ class ServerMetrics:
         self.registry = CollectorRegistry()
         self.requests = Counter("liftinfer_requests", "HTTP requests answered", ["endpoint", "status"],
                                 registry=self.registry)
-        self.errors = Counter("liftinfer_errors", "errors answered, by kind", ["type"], registry=self.registry)
+        self.errors = Counter("liftinfer_errors", "errors answered, by kind", ["type"],
+                              registry=self.registry)
         self.tokens = Counter("liftinfer_tokens", "tokens processed", ["kind"], registry=self.registry)
         self.latency = Histogram("liftinfer_request_duration_seconds", "HTTP request latency", ["endpoint"],
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
@@ -57,3 +60,36 @@ class ServerMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class RequestMetrics:
+    """ASGI middleware counting every answer by endpoint and status, refusals of the outer guards included.
+
+    A request whose client left before its answer is counted with status 499 (as nginx does).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status: int | None = None
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            gone = scope.get("state", {}).get("client_gone", False)
+            label = str(status) if status is not None else "499" if gone else "500"
+            endpoint = getattr(scope.get("route"), "path", "unmatched")
+            metrics: ServerMetrics = scope["app"].state.metrics
+            metrics.requests.labels(endpoint, label).inc()
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - start)

@@ -14,26 +14,45 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liftinfer.engine.base import GenerationEngine, make_request
 from liftinfer.engine.request import ChatMessage, GenerateRequest, GenerateResult, SamplingOptions
-from liftinfer.errors import LiftinferError, NotReady, RequestError, RequestTimeout
+from liftinfer.errors import LiftinferError, NotReady, RequestError, RequestTimeout, SchemaError
 
 router = APIRouter()
 
+LOAD_POLL_S = 0.05
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": desc} for code, desc in (
-        (400, "invalid request"), (401, "missing or wrong API key"), (422, "unusable schema, or an output that "
-         "did not validate"), (429, "queue full"), (503, "model not ready"), (504, "request timed out"))
+        (400, "invalid request"), (401, "missing or wrong API key"), (408, "request body sent too slowly"),
+        (413, "request body too large"), (415, "not JSON"),
+        (422, "unusable schema, or an output that did not validate"), (429, "queue full"),
+        (503, "model not ready"), (504, "request timed out"))
 }
 
 
 async def _engine(request: Request) -> GenerationEngine:
-    """The engine, once loaded; a request that arrives during loading waits (bounded) for it."""
+    """The engine, once loaded; a request that arrives during loading waits (bounded) for it.
+
+    At most ``max_queue`` requests wait for the model at once: more are refused with 503 and Retry-After
+    rather than piling up.
+    """
     engine: GenerationEngine = request.app.state.engine
     if engine.ready:
         return engine
-    if engine.state in ("failed", "closed"):
-        raise NotReady(f"the model is not available: {engine.error or engine.state}")
-    if not await asyncio.to_thread(engine.wait_ready, request.app.state.serve.load_wait_s):
-        raise NotReady("the model is still loading; retry shortly")
+    state = request.app.state
+    waiting = getattr(state, "waiting_for_load", 0)
+    if waiting >= engine.config.max_queue:
+        raise NotReady(f"the model is still loading and {waiting} requests already wait for it; retry")
+    state.waiting_for_load = waiting + 1
+    try:
+        deadline = time.monotonic() + state.serve.load_wait_s
+        while not engine.ready:
+            if engine.state in ("failed", "closed"):
+                raise NotReady(f"the model is not available: {engine.error or engine.state}")
+            if time.monotonic() >= deadline:
+                raise NotReady("the model is still loading; retry shortly")
+            await asyncio.sleep(LOAD_POLL_S)
+    finally:
+        state.waiting_for_load -= 1
     return engine
 
 
@@ -88,13 +107,14 @@ def _chat_to_request(body: ChatCompletionRequest) -> GenerateRequest:
     fmt = body.response_format
     if fmt is None or fmt.type == "text":
         raise RequestError(
-            'response_format is required: {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}} '
-            'or {"type": "json_object"}; liftinfer only generates schema-constrained JSON',
+            'response_format is required: {"type": "json_schema", "json_schema": {"name": ..., '
+            '"schema": {...}}} or {"type": "json_object"}; liftinfer only generates schema-constrained JSON',
             field="response_format",
         )
     if fmt.type == "json_schema":
         if fmt.json_schema is None:
-            raise RequestError("response_format.json_schema: field required", field="response_format.json_schema")
+            raise RequestError("response_format.json_schema: field required",
+                               field="response_format.json_schema")
         schema, strict = fmt.json_schema.schema_, fmt.json_schema.strict
     else:
         schema, strict = {"type": "object"}, None
@@ -112,7 +132,13 @@ def _chat_to_request(body: ChatCompletionRequest) -> GenerateRequest:
 
 @router.post("/v1/chat/completions", responses=ERROR_RESPONSES, summary="OpenAI-compatible structured output")
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> dict[str, Any]:
-    result = await _run(request, _chat_to_request(body))
+    generate_request = _chat_to_request(body)
+    try:
+        result = await _run(request, generate_request)
+    except SchemaError as exc:
+        if body.response_format is not None and body.response_format.type == "json_schema":
+            exc.field = "response_format.json_schema.schema"  # where this client put it
+        raise
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",

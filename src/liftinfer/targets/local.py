@@ -17,13 +17,11 @@ class LocalTarget(Target):
     description = "serve with uvicorn on this machine"
 
     def serve(self, engine: EngineConfig, serve: ServeConfig, plugins: Plugins) -> None:
-        import uvicorn
-
         from liftinfer.server import create_app
+        from liftinfer.server.lifecycle import serve_forever
 
         app = create_app(engine_config=engine, serve_config=serve, plugins=plugins)
-        uvicorn.run(app, host=serve.host, port=serve.port, log_level=serve.log_level,
-                    timeout_graceful_shutdown=30)
+        serve_forever(app, serve)  # drains in-flight requests on SIGTERM (serve.shutdown_grace_s), exits 0
 
 
 @hookimpl

@@ -1,0 +1,61 @@
+"""Serving until SIGTERM: stop accepting, let in-flight requests finish within a grace period, exit 0.
+
+uvicorn already stops listening on SIGTERM and waits ``timeout_graceful_shutdown`` for open requests.
+Two things are added here: the process exits 0 after a clean drain (uvicorn re-raises the signal, which
+makes supervisors report a kill), and it exits even while a grammar compilation runs on — xgrammar
+cannot be interrupted, and Python would otherwise wait for that thread at exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from liftinfer.config import ServeConfig
+
+log = logging.getLogger("liftinfer.server")
+
+# How long the last threads (an uninterruptible compilation) get once the server has drained.
+STRAGGLER_WAIT_S = 2.0
+
+
+def serve_forever(app: Any, serve: ServeConfig) -> None:
+    """Run ``app`` with uvicorn on ``serve.host:serve.port`` until SIGTERM or SIGINT."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=serve.host, port=serve.port, log_level=serve.log_level,
+                            timeout_graceful_shutdown=serve.shutdown_grace_s)  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+
+    def on_sigterm(_signum: int, _frame: Any) -> None:
+        # Before uvicorn installs its own handler: stop as soon as it starts. After it restores this
+        # one and re-raises the SIGTERM it drained for: nothing more to do.
+        server.should_exit = True
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _exit_past_stragglers()
+
+
+def _exit_past_stragglers() -> None:
+    """Exit now if a thread that cannot be stopped (a grammar compilation) would hold the process."""
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    for thread in others:
+        thread.join(STRAGGLER_WAIT_S / max(len(others), 1))
+    alive = [t.name for t in others if t.is_alive()]
+    if not alive:
+        return
+    log.warning("exiting while %d thread(s) still run (%s): a grammar compilation cannot be interrupted",
+                len(alive), ", ".join(alive))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
