@@ -64,7 +64,7 @@ def test_a_request_over_its_time_limit_gets_504_and_frees_its_place(tmp_path):
             httpx.Client(base_url=server.url, timeout=30) as client:
         start = time.monotonic()
         assert_error(client.post("/generate", json=slow(30)), 504, "timeout", says="longer than 0.5 s")
-        assert time.monotonic() - start < 3
+        assert time.monotonic() - start < 10  # far below the 30 s the request asked for
         assert in_flight(client) == 0
         assert_still_serving(client)
 
