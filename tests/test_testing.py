@@ -71,7 +71,7 @@ def test_liftinfer_server_with_an_engine_that_fails_to_load_answers_503(liftinfe
 
 
 def test_fixtures_reach_a_plugin_suite_without_imports_and_clean_up(pytester):
-    """A plugin's own test file gets the fixtures from the pytest11 entry point; registrations end with the test."""
+    """A plugin suite gets the fixtures from the pytest11 entry point; registrations end with the test."""
     pytester.makepyfile(
         """
         from liftinfer import hookimpl
