@@ -181,6 +181,7 @@ def main() -> None:
     if "unconstrained" not in args.skip:
         systems.append(gbnf_system(args, model.path, valid, grammar=False))
 
+    load_before = os.getloadavg()
     for system in systems:  # warm-up: grammar compilation, first-call allocations
         system.generate(PROMPTS[0])
     for _ in range(args.rounds):
@@ -200,6 +201,8 @@ def main() -> None:
         "benchmark": "constrained decoding tokens/s on CPU, same GGUF, schema, prompts, max_tokens, threads",
         "machine": MACHINE, "date": DATE, "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "python": sys.version.split()[0],
+        # other processes share the CPU; all systems are measured in turns, so they share the noise too
+        "load_average_1m": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)},
         "versions": {p: version(p) for p in PACKAGES},
         "model": {"name": model.name, "file": model.path.name, "bytes": model.path.stat().st_size},
         "settings": {"threads": args.threads, "rounds": args.rounds, "prompts": len(PROMPTS),
@@ -213,28 +216,33 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print_table(report)
-    print(f"\nwrote {args.out}")
+    table = render_table(report)
+    args.out.with_suffix(".txt").write_text(table + "\n")
+    print(table)
+    print(f"\nwrote {args.out} and {args.out.with_suffix('.txt').name}")
 
 
-def print_table(report: dict[str, Any]) -> None:
+def render_table(report: dict[str, Any]) -> str:
     s = report["settings"]
-    print(f"\n{report['machine']}, {report['date']}: {s['threads']} threads, {s['prompts']} prompts x "
-          f"{s['rounds']} rounds, max_tokens {s['max_tokens']}, greedy; llama-cpp-python "
-          f"{report['versions']['llama-cpp-python']}\n")
-    print(f"{'system (one request at a time)':40} {'tok/s':>8} {'median':>8} {'tokens':>7} {'valid':>7}")
+    lines = [f"{report['machine']}, {report['date']}: {s['threads']} threads, {s['prompts']} prompts x "
+             f"{s['rounds']} rounds, max_tokens {s['max_tokens']}, greedy; llama-cpp-python "
+             f"{report['versions']['llama-cpp-python']}; load average {report['load_average_1m']}",
+             report["command"], "",
+             f"{'system (one request at a time)':40} {'tok/s':>8} {'median':>8} {'tokens':>7} {'valid':>7}"]
     for row in report["sequential"]:
-        print(f"{row['system']:40} {row['tokens_per_s']:>8} {row['median_request_tokens_per_s']:>8} "
-              f"{row['completion_tokens']:>7} {row['valid']:>3}/{row['requests']:<3}")
-    print(f"\n{'system (concurrent requests)':40} {'tok/s':>8} {'requests':>8}")
+        lines.append(f"{row['system']:40} {row['tokens_per_s']:>8} {row['median_request_tokens_per_s']:>8} "
+                     f"{row['completion_tokens']:>7} {row['valid']:>3}/{row['requests']:<3}")
+    lines += ["", f"{'system (concurrent requests)':40} {'tok/s':>8} {'requests':>8}"]
     for name, row in report["concurrent"].items():
-        print(f"{name:40} {row['tokens_per_s']:>8} {row['concurrent_requests']:>8}")
-    b = report["plugin_time_breakdown_sequential"]
-    total = b["decode_s"] + b["fill_mask_s"] + b["apply_mask_s"] + b["sample_s"]
-    if total:
-        print("\nplugin, where a step's time goes (sequential): " + ", ".join(
-            f"{k.removesuffix('_s')} {100 * b[k] / total:.1f}%" for k in ("decode_s", "fill_mask_s",
-                                                                           "apply_mask_s", "sample_s")))
+        lines.append(f"{name:40} {row['tokens_per_s']:>8} {row['concurrent_requests']:>8}")
+    for when in ("sequential", "concurrent"):
+        b = report[f"plugin_time_breakdown_{when}"]
+        parts = ("decode_s", "fill_mask_s", "apply_mask_s", "sample_s")
+        total = sum(b[k] for k in parts)
+        if total:
+            lines.append(f"plugin, where a step's time goes ({when}): "
+                         + ", ".join(f"{k.removesuffix('_s')} {100 * b[k] / total:.1f}%" for k in parts))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

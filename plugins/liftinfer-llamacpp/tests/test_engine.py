@@ -113,6 +113,18 @@ def test_a_cancelled_request_frees_its_slot(engine):
     assert engine.generate("A person named Ada, 36.", schema=PERSON, max_tokens=64).finish_reason == "stop"
 
 
+def test_a_closed_model_refuses_calls_instead_of_crashing(model_cache_dir):
+    from liftinfer import load_engine
+    from liftinfer.plugin import NotReady
+
+    engine = load_engine(backend="llamacpp", cache_dir=model_cache_dir, max_batch_size=1, max_model_len=256)
+    engine.close()
+    with pytest.raises(NotReady):
+        engine.model.tokenize("hello")
+    with pytest.raises(NotReady):
+        engine.generate("A person.", schema=PERSON)
+
+
 def test_a_prompt_longer_than_the_context_is_a_request_error(engine):
     with pytest.raises(RequestError, match="context"):
         engine.generate("word " * 1200, schema=PERSON, max_tokens=8)
@@ -125,7 +137,12 @@ def test_step_stats_say_where_the_time_goes(engine):
     assert stats["decode_s"] > stats["fill_mask_s"]
 
 
-def test_served_over_http(engine, liftinfer_server):
+def test_served_over_http(model_cache_dir, liftinfer_server):
+    from liftinfer import load_engine
+
+    # its own engine: stopping the server closes the engine it serves
+    engine = load_engine(backend="llamacpp", cache_dir=model_cache_dir, max_batch_size=1, max_model_len=512,
+                         load=False)
     server = liftinfer_server(engine)
     reply = httpx.post(f"{server.url}/generate", timeout=120,
                        json={"prompt": "A person named Ada, 36.", "schema": PERSON, "max_tokens": 64})

@@ -39,6 +39,7 @@ OPTIONS = {
     "n_ctx": "context tokens per request slot (default: max_model_len, at most the model's training context)",
     "n_batch": "most tokens in one llama_decode call (default 512)",
     "flash_attn": "true/false: force llama.cpp's flash attention on or off (default: llama.cpp decides)",
+    "kv_unified": "true: one KV buffer shared by all slots instead of one stream per slot (default false)",
     "verbose": "true: let llama.cpp log to stderr",
 }
 
@@ -87,6 +88,7 @@ class LlamaCppEngine(GenerationEngine):
                 n_ctx_seq=int(self.options.get("n_ctx", self.config.max_model_len)),
                 n_batch=int(self.options.get("n_batch", 512)),
                 flash_attn=self.options.get("flash_attn"),
+                kv_unified=bool(self.options.get("kv_unified", False)),
                 verbose=bool(self.options.get("verbose", False)),
             )
         self._scheduler = _Scheduler(self.model)
@@ -223,7 +225,8 @@ class _Scheduler(threading.Thread):
         rng = None
         if job.prepared.temperature > 0:
             rng = self.np.random.default_rng(job.prepared.seed)
-        slot = self.free.pop()
+        slot = min(self.free)  # the lowest free slot keeps the running ones contiguous
+        self.free.remove(slot)
         started = time.perf_counter()
         self.running.append(_Sequence(job, slot, prompt, matcher, rng, started, pending=list(prompt)))
 
@@ -248,17 +251,21 @@ class _Scheduler(threading.Thread):
         entries: list[tuple[int, int, int, bool]] = []
         outputs: list[_Sequence] = []
         room = self.model.n_batch
+        takes: dict[int, int] = {}
         # running sequences (one token each) first, so a long prompt never holds up their next token
         for seq in sorted(self.running, key=lambda s: len(s.pending)):
-            take = seq.pending[:room]
-            if not take:
+            takes[seq.slot] = min(len(seq.pending), room)
+            room -= takes[seq.slot]
+        # in slot order: llama.cpp decodes consecutive KV streams in one micro-batch, a gap splits it
+        for seq in sorted(self.running, key=lambda s: s.slot):
+            n = takes[seq.slot]
+            if not n:
                 continue
-            last = len(take) == len(seq.pending)
-            end = len(take) - 1
-            entries.extend((t, seq.position + i, seq.slot, last and i == end) for i, t in enumerate(take))
-            seq.position += len(take)
-            seq.pending = seq.pending[len(take):]
-            room -= len(take)
+            last = n == len(seq.pending)
+            entries.extend((t, seq.position + i, seq.slot, last and i == n - 1)
+                           for i, t in enumerate(seq.pending[:n]))
+            seq.position += n
+            seq.pending = seq.pending[n:]
             if last:
                 outputs.append(seq)
         clock = time.perf_counter

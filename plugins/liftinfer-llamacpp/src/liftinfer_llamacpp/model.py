@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from liftinfer.plugin import BackendError, ModelSourceError, RequestError, import_xgrammar
+from liftinfer.plugin import BackendError, ModelSourceError, NotReady, RequestError, import_xgrammar
 
 # Control, unknown and unused tokens are never part of the text: an empty piece makes xgrammar treat
 # them as special (forbidden inside the JSON; the end-of-generation ones are its stop tokens).
@@ -48,6 +48,7 @@ class GGUFModel:
         n_ctx_seq: int,
         n_batch: int = 512,
         flash_attn: bool | None = None,
+        kv_unified: bool = False,
         verbose: bool = False,
     ) -> None:
         lc = self.lc = import_llama_cpp()
@@ -68,7 +69,8 @@ class GGUFModel:
         params.n_ubatch = min(self.n_batch, 512)
         params.n_seq_max = self.n_seq
         params.n_threads = params.n_threads_batch = n_threads
-        params.kv_unified = False  # one stream per sequence: requests share no prefix worth a common cache
+        # one KV stream per slot: attention reads only the sequence's own tokens (unified: all slots')
+        params.kv_unified = kv_unified
         params.no_perf = True
         if flash_attn is not None:
             params.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else (
@@ -105,7 +107,12 @@ class GGUFModel:
         return xgr.TokenizerInfo(self.pieces, xgr.VocabType.RAW, vocab_size=self.n_vocab,
                                  stop_token_ids=self.stop_ids, add_prefix_space=False)
 
+    def _check_open(self) -> None:
+        if self.ctx is None:  # calling into freed llama.cpp memory would crash the process
+            raise NotReady("the llama.cpp model is closed")
+
     def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+        self._check_open()
         data = text.encode()
         capacity = len(data) + 8
         tokens = (self.lc.llama_token * capacity)()
@@ -140,6 +147,7 @@ class GGUFModel:
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         """Run one batch of ``(token, position, sequence, wants_logits)``; logits rows follow the order."""
+        self._check_open()
         batch = self.batch
         for i, (token, pos, seq, logits) in enumerate(entries):
             batch.token[i] = token
@@ -156,11 +164,13 @@ class GGUFModel:
         """The last batch's logits, ``rows x n_vocab`` float32: a writable view on llama.cpp's buffer."""
         import numpy as np
 
+        self._check_open()
         pointer = self.lc.llama_get_logits(self.ctx)
         return np.ctypeslib.as_array(pointer, shape=(rows, self.n_vocab))
 
     def forget(self, seq: int) -> None:
         """Drop a sequence's KV cache, freeing its slot."""
+        self._check_open()
         self.lc.llama_memory_seq_rm(self.memory, seq, -1, -1)
 
     def check_prompt(self, prompt: list[int]) -> None:
@@ -171,10 +181,10 @@ class GGUFModel:
 
     def close(self) -> None:
         lc = self.lc
-        if getattr(self, "ctx", None):
+        if self.ctx is not None:
             lc.llama_batch_free(self.batch)
             lc.llama_free(self.ctx)
             self.ctx = None
-        if getattr(self, "model", None):
+        if self.model is not None:
             lc.llama_model_free(self.model)
             self.model = None
