@@ -148,7 +148,9 @@ def test_served_over_http(model_cache_dir, liftinfer_server):
                        json={"prompt": "A person named Ada, 36.", "schema": PERSON, "max_tokens": 64})
     assert reply.status_code == 200, reply.text
     assert reply.json()["backend"] == "llamacpp"
-    assert httpx.get(f"{server.url}/health").json()["backend"] == "llamacpp"
+    health = httpx.get(f"{server.url}/health").json()
+    assert health["backend"] == "llamacpp"
+    assert health["llamacpp"]["slots"] == 1 and health["llamacpp"]["steps"]["tokens_out"] > 0
 
 
 def test_liftinfer_serve_backend_llamacpp(model_cache_dir, tmp_path):

@@ -107,6 +107,14 @@ class LlamaCppEngine(GenerationEngine):
             job.cancelled = True  # the scheduler frees the slot at its next step
             raise
 
+    def health(self) -> dict[str, Any]:
+        report = super().health()
+        scheduler = getattr(self, "_scheduler", None)
+        if scheduler is not None:
+            report["llamacpp"] = {"slots": self.model.n_seq, "free_slots": len(scheduler.free),
+                                  "context_per_slot": self.model.n_ctx_seq, "steps": self.step_stats()}
+        return report
+
     def step_stats(self) -> dict[str, float]:
         """Decoding time by part (llama_decode, grammar mask, sampling) and token counts, since load."""
         return self._scheduler.stats.snapshot()
