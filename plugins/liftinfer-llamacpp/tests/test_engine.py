@@ -125,6 +125,14 @@ def test_a_closed_model_refuses_calls_instead_of_crashing(model_cache_dir):
         engine.generate("A person.", schema=PERSON)
 
 
+def test_a_bad_engine_option_is_a_config_error(model_cache_dir):
+    from liftinfer import load_engine
+    from liftinfer.plugin import ConfigError
+
+    with pytest.raises(ConfigError, match="n_ctx must be a positive integer"):
+        load_engine(backend="llamacpp", cache_dir=model_cache_dir, engine_options={"n_ctx": "big"})
+
+
 def test_a_prompt_longer_than_the_context_is_a_request_error(engine):
     with pytest.raises(RequestError, match="context"):
         engine.generate("word " * 1200, schema=PERSON, max_tokens=8)

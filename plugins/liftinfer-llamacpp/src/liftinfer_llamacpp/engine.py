@@ -85,14 +85,20 @@ class LlamaCppEngine(GenerationEngine):
                 resolved.path,
                 n_threads=self.config.threads or os.cpu_count() or 1,
                 n_seq=self.config.max_batch_size,
-                n_ctx_seq=int(self.options.get("n_ctx", self.config.max_model_len)),
-                n_batch=int(self.options.get("n_batch", 512)),
+                n_ctx_seq=self._int_option("n_ctx", self.config.max_model_len),
+                n_batch=self._int_option("n_batch", 512),
                 flash_attn=self.options.get("flash_attn"),
                 kv_unified=bool(self.options.get("kv_unified", False)),
                 verbose=bool(self.options.get("verbose", False)),
             )
         self._scheduler = _Scheduler(self.model)
         self._scheduler.start()
+
+    def _int_option(self, name: str, default: int) -> int:
+        value = self.options.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"engine option {name} must be a positive integer (got {value!r})", field=name)
+        return value
 
     def tokenizer_info(self) -> Any:
         return self.model.tokenizer_info()
