@@ -61,12 +61,13 @@ class Run:
     seconds: float
     valid: bool
     text: str
+    first_seconds: float = 0.0  # the same request cut at one token: prompt processing plus one step
 
 
 @dataclass
 class System:
     name: str
-    generate: Callable[[str], Run]
+    generate: Callable[[str, int], Run]
     note: str = ""
     runs: list[Run] = field(default_factory=list)
 
@@ -74,10 +75,15 @@ class System:
         tokens = sum(r.tokens for r in self.runs)
         seconds = sum(r.seconds for r in self.runs)
         per_request = [r.tokens / r.seconds for r in self.runs if r.seconds > 0]
+        decode_seconds = sum(r.seconds - r.first_seconds for r in self.runs)
         return {
             "system": self.name, "note": self.note, "requests": len(self.runs), "completion_tokens": tokens,
             "seconds": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 2) if seconds else None,
             "median_request_tokens_per_s": round(statistics.median(per_request), 2) if per_request else None,
+            "mean_request_s": round(seconds / len(self.runs), 3) if self.runs else None,
+            # after the first token: tokens/s of the decoding steps alone, whatever the prompt cost
+            "decode_tokens_per_s": round(sum(r.tokens - 1 for r in self.runs) / decode_seconds, 2)
+            if decode_seconds > 0 else None,
             "valid": sum(r.valid for r in self.runs),
             "sample_output": self.runs[0].text if self.runs else None,
         }
@@ -108,10 +114,15 @@ def liftinfer_system(name: str, backend: str, args: argparse.Namespace,
     engine = load_engine(backend=backend, threads=args.threads, max_batch_size=8, max_model_len=1024,
                          cache_dir=args.cache_dir)
 
-    def generate(prompt: str) -> Run:
+    def generate(prompt: str, max_tokens: int) -> Run:
+        from liftinfer import LiftinferError
+
         start = time.perf_counter()
-        result = engine.generate(messages=messages(prompt), schema=SCHEMA, max_tokens=args.max_tokens,
-                                 temperature=0.0)
+        try:
+            result = engine.generate(messages=messages(prompt), schema=SCHEMA, max_tokens=max_tokens,
+                                     temperature=0.0)
+        except LiftinferError:  # cut at max_tokens: not JSON yet
+            return Run(max_tokens, time.perf_counter() - start, False, "")
         seconds = time.perf_counter() - start
         return Run(result.usage.completion_tokens, seconds, valid(result.text), result.text)
 
@@ -129,10 +140,10 @@ def gbnf_system(args: argparse.Namespace, path: Path, valid: Callable[[str], boo
     # converted once here, so the measured time is decoding only (favours the baseline slightly)
     constraint = LlamaGrammar.from_json_schema(json.dumps(SCHEMA), verbose=False) if grammar else None
 
-    def generate(prompt: str) -> Run:
+    def generate(prompt: str, max_tokens: int) -> Run:
         start = time.perf_counter()
         out = llm.create_chat_completion(messages=messages(prompt), grammar=constraint,
-                                         max_tokens=args.max_tokens, temperature=0.0)
+                                         max_tokens=max_tokens, temperature=0.0)
         seconds = time.perf_counter() - start
         text = out["choices"][0]["message"]["content"] or ""
         return Run(out["usage"]["completion_tokens"], seconds, valid(text), text)
@@ -183,11 +194,13 @@ def main() -> None:
 
     load_before = os.getloadavg()
     for system in systems:  # warm-up: grammar compilation, first-call allocations
-        system.generate(PROMPTS[0])
+        system.generate(PROMPTS[0], args.max_tokens)
     for _ in range(args.rounds):
         for prompt in PROMPTS:
             for system in systems:
-                system.runs.append(system.generate(prompt))
+                run = system.generate(prompt, args.max_tokens)
+                run.first_seconds = system.generate(prompt, 1).seconds
+                system.runs.append(run)
 
     rows = [s.summary() for s in systems]
     plugin_engine = systems[0].engine  # type: ignore[attr-defined]
@@ -228,10 +241,14 @@ def render_table(report: dict[str, Any]) -> str:
              f"{s['rounds']} rounds, max_tokens {s['max_tokens']}, greedy; llama-cpp-python "
              f"{report['versions']['llama-cpp-python']}; load average {report['load_average_1m']}",
              report["command"], "",
-             f"{'system (one request at a time)':40} {'tok/s':>8} {'median':>8} {'tokens':>7} {'valid':>7}"]
+             f"{'system (one request at a time)':34} {'tok/s':>7} {'median':>7} {'decode':>7} {'s/req':>6} "
+             f"{'tokens':>6} {'valid':>7}"]
     for row in report["sequential"]:
-        lines.append(f"{row['system']:40} {row['tokens_per_s']:>8} {row['median_request_tokens_per_s']:>8} "
-                     f"{row['completion_tokens']:>7} {row['valid']:>3}/{row['requests']:<3}")
+        lines.append(f"{row['system']:34} {row['tokens_per_s']:>7} {row['median_request_tokens_per_s']:>7} "
+                     f"{row['decode_tokens_per_s']:>7} {row['mean_request_s']:>6} "
+                     f"{row['completion_tokens']:>6} {row['valid']:>3}/{row['requests']:<3}")
+    lines.append("tok/s: completion tokens / request time; median: of requests; decode: tokens after the "
+                 "first / time after the first (prompt cost removed); s/req: mean request time")
     lines += ["", f"{'system (concurrent requests)':40} {'tok/s':>8} {'requests':>8}"]
     for name, row in report["concurrent"].items():
         lines.append(f"{name:40} {row['tokens_per_s']:>8} {row['concurrent_requests']:>8}")
