@@ -34,6 +34,8 @@ from liftinfer_llamacpp.model import GGUFModel, import_llama_cpp
 
 log = logging.getLogger("liftinfer.llamacpp")
 
+MIN_REUSE = 8  # cached prompt tokens worth choosing a slot for
+
 # engine options (``--option KEY=VALUE``, ``engine_options``) this backend reads
 OPTIONS = {
     "n_ctx": "context tokens per request slot (default: max_model_len, at most the model's training context)",
@@ -138,7 +140,8 @@ class LlamaCppEngine(GenerationEngine):
 class StepStats:
     """Where the scheduler's time goes, summed since load (``sample_s`` includes advancing the matcher)."""
 
-    FIELDS = ("steps", "tokens_in", "tokens_out", "decode_s", "fill_mask_s", "apply_mask_s", "sample_s")
+    FIELDS = ("steps", "tokens_in", "tokens_out", "prompt_tokens", "prompt_tokens_reused", "decode_s",
+              "fill_mask_s", "apply_mask_s", "sample_s")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -185,6 +188,7 @@ class _Scheduler(threading.Thread):
         self.bitmask = allocate_bitmask(model.n_seq, model.n_vocab)
         self.stopping = False
         self.stats = StepStats()
+        self.cached: dict[int, list[int]] = {}  # free slot -> the tokens its KV cache still holds
 
     def submit(self, job: _Job) -> None:
         self.jobs.put(job)
@@ -239,14 +243,41 @@ class _Scheduler(threading.Thread):
         rng = None
         if job.prepared.temperature > 0:
             rng = self.np.random.default_rng(job.prepared.seed)
-        slot = min(self.free)  # the lowest free slot keeps the running ones contiguous
+        slot, reuse = self._slot_for(prompt)
         self.free.remove(slot)
+        cached = self.cached.pop(slot, None)
+        if not (reuse and self.model.forget(slot, keep=reuse)):
+            reuse = 0
+            if cached:
+                self.model.forget(slot)
+        self.stats.add(prompt_tokens=len(prompt), prompt_tokens_reused=reuse)
         started = time.perf_counter()
-        self.running.append(_Sequence(job, slot, prompt, matcher, rng, started, pending=list(prompt)))
+        self.running.append(_Sequence(job, slot, prompt, matcher, rng, started, pending=prompt[reuse:],
+                                      position=reuse))
+
+    def _slot_for(self, prompt: list[int]) -> tuple[int, int]:
+        """The free slot whose cached tokens share the longest prefix with ``prompt``, and that length.
+
+        A finished request leaves its tokens in its slot, so a request with the same system prompt (or
+        the same conversation so far) skips decoding that prefix again. With little to reuse, the lowest
+        free slot keeps the running ones contiguous, which llama.cpp decodes in one micro-batch.
+        """
+        best, reuse = min(self.free), 0
+        for slot in self.free:
+            cached = self.cached.get(slot, ())
+            n = 0
+            for a, b in zip(cached, prompt, strict=False):
+                if a != b:
+                    break
+                n += 1
+            if n > reuse:
+                best, reuse = slot, n
+        reuse = min(reuse, len(prompt) - 1)  # the last prompt token is decoded again for its logits
+        return (best, reuse) if reuse >= MIN_REUSE else (min(self.free), 0)
 
     def _dropped(self, seq: _Sequence) -> bool:
         if seq.job.cancelled:
-            self._release(seq)
+            self._release(seq, keep=False)
         return seq.job.cancelled
 
     def _drain(self) -> None:
@@ -357,9 +388,13 @@ class _Scheduler(threading.Thread):
         )
 
     def _finish(self, seq: _Sequence, value: Completion | BaseException) -> None:
-        self._release(seq)
+        self._release(seq, keep=isinstance(value, Completion))
         seq.job.resolve(value)
 
-    def _release(self, seq: _Sequence) -> None:
-        self.model.forget(seq.slot)
+    def _release(self, seq: _Sequence, keep: bool) -> None:
+        """Free the slot; ``keep`` leaves the tokens decoded so far in its KV cache for the next request."""
+        if keep:
+            self.cached[seq.slot] = (seq.prompt + seq.tokens)[: seq.position]
+        else:
+            self.model.forget(seq.slot)
         self.free.append(seq.slot)

@@ -168,10 +168,10 @@ class GGUFModel:
         pointer = self.lc.llama_get_logits(self.ctx)
         return np.ctypeslib.as_array(pointer, shape=(rows, self.n_vocab))
 
-    def forget(self, seq: int) -> None:
-        """Drop a sequence's KV cache, freeing its slot."""
+    def forget(self, seq: int, keep: int = 0) -> bool:
+        """Drop a sequence's KV cache from position ``keep`` on; False if llama.cpp cannot cut it there."""
         self._check_open()
-        self.lc.llama_memory_seq_rm(self.memory, seq, -1, -1)
+        return bool(self.lc.llama_memory_seq_rm(self.memory, seq, keep, -1))
 
     def check_prompt(self, prompt: list[int]) -> None:
         if len(prompt) >= self.n_ctx_seq:
