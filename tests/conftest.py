@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from liftinfer.testing import ThreadedServer, free_port  # noqa: F401 - tests import them from here
 
 HAS_CPU_EXTRA = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "xgrammar", "gguf"))
 HAS_XGRAMMAR = importlib.util.find_spec("xgrammar") is not None
@@ -45,37 +44,6 @@ def real_engine(model_cache_dir: Path) -> Iterator[Any]:
         yield engine
     finally:
         engine.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ThreadedServer:
-    """uvicorn serving an app on loopback in a thread, for tests that need a real socket."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture

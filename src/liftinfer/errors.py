@@ -57,10 +57,11 @@ class MissingDependency(LiftinferError):
     exit_code = 3
     type = "missing_dependency"
 
-    def __init__(self, package: str, extra: str, purpose: str) -> None:
+    def __init__(self, package: str, extra: str, purpose: str, *, install: str | None = None) -> None:
+        """``install`` replaces the hint ``pip install 'liftinfer[extra]'``; plugins name their package."""
+        install = install or f"pip install 'liftinfer[{extra}]'"
         super().__init__(
-            f"{purpose} needs the '{package}' package, which is not installed. "
-            f"Install it with: pip install 'liftinfer[{extra}]'",
+            f"{purpose} needs the '{package}' package, which is not installed. Install it with: {install}",
             details={"package": package, "extra": extra},
         )
 
