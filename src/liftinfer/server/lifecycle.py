@@ -1,4 +1,4 @@
-"""Serving until SIGTERM: stop accepting, let in-flight requests finish within a grace period, exit 0.
+"""Serving until SIGTERM (or SIGINT): stop accepting, let in-flight requests finish within a grace period, exit 0.
 
 uvicorn already stops listening on SIGTERM and waits ``timeout_graceful_shutdown`` for open requests.
 Two things are added here: the process exits 0 after a clean drain (uvicorn re-raises the signal, which
@@ -32,16 +32,17 @@ def serve_forever(app: Any, serve: ServeConfig) -> None:
                             timeout_graceful_shutdown=serve.shutdown_grace_s)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
 
-    def on_sigterm(_signum: int, _frame: Any) -> None:
-        # Before uvicorn installs its own handler: stop as soon as it starts. After it restores this
-        # one and re-raises the SIGTERM it drained for: nothing more to do.
+    def on_stop(_signum: int, _frame: Any) -> None:
+        # Before uvicorn installs its own handlers: stop as soon as it starts. After it restores these
+        # and re-raises the signal it drained for: nothing more to do (Ctrl-C included: a drain, exit 0).
         server.should_exit = True
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.run()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     _exit_past_stragglers()
 
 
