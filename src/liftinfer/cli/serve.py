@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from liftinfer.cli.options import engine_config, engine_options
@@ -23,7 +25,7 @@ def serve(host: str | None, port: int | None, target: str | None, api_key_file: 
 
     plugins = get_plugins()
     engine = engine_config(**engine_values)
-    overrides = {"host": host, "port": port, "target": target, "api_key_file": api_key_file}
+    overrides: dict[str, Any] = {"host": host, "port": port, "target": target, "api_key_file": api_key_file}
     serve_config = ServeConfig(**{k: v for k, v in overrides.items() if v is not None})
     if no_warmup:
         serve_config.warmup_on_start = False

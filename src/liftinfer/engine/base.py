@@ -268,7 +268,7 @@ class GenerationEngine(ABC):
         self.load()
 
         async def run() -> list[Completion]:
-            prepared = [PreparedRequest(GenerateRequest(prompt=p, schema={}), None, max_tokens, temperature, None)
+            prepared = [PreparedRequest(GenerateRequest(prompt=p, schema_={}), None, max_tokens, temperature, None)
                         for p in prompts]
             return list(await asyncio.gather(*(self._complete(p) for p in prepared)))
 
@@ -324,7 +324,7 @@ class GenerationEngine(ABC):
                 total_ms=round((time.perf_counter() - start) * 1000, 3),
             )
             return GenerateResult(
-                data=data, text=completion.text, finish_reason=completion.finish_reason,  # type: ignore[arg-type]
+                data=data, text=completion.text, finish_reason=completion.finish_reason,
                 usage=Usage(prompt_tokens=completion.prompt_tokens,
                             completion_tokens=completion.completion_tokens),
                 timings=timings, model=self.model_name, backend=self.backend_name,

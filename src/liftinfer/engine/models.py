@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from liftinfer.engine.cache import CacheRoot
 from liftinfer.errors import ModelSourceError
@@ -74,7 +74,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _lock(path: Path):  # type: ignore[no-untyped-def]
+def _lock(path: Path) -> Any:
     from filelock import FileLock
 
     path.parent.mkdir(parents=True, exist_ok=True)
