@@ -101,8 +101,8 @@ def test_any_whitespace_when_compact_is_off(tokenizer_info):
 def test_concurrent_builds_of_one_schema_compile_once(tokenizer_info):
     builder = ConstraintBuilder(tokenizer_info)
     calls = []
-    original = builder._compile
-    builder._compile = lambda schema: (calls.append(1), time.sleep(0.2), original(schema))[2]
+    original = builder._compile_first
+    builder._compile_first = lambda *args: (calls.append(1), time.sleep(0.2), original(*args))[2]
     threads = [threading.Thread(target=builder.build, args=(PERSON,)) for _ in range(8)]
     for t in threads:
         t.start()
@@ -116,7 +116,7 @@ def test_concurrent_builds_of_one_schema_compile_once(tokenizer_info):
 def test_compilation_over_the_time_limit_is_refused_and_remembered(tokenizer_info):
     builder = ConstraintBuilder(tokenizer_info, compile_timeout_s=0.1)
     release = threading.Event()
-    builder._compile = lambda schema: release.wait(5)
+    builder._compile_first = lambda *args: release.wait(5)
     start = time.perf_counter()
     with pytest.raises(SchemaTooComplex, match="0.1 s limit"):
         builder.build(PERSON)

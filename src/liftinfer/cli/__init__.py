@@ -44,9 +44,9 @@ def cli() -> None:
 
 
 def _add_builtin_commands() -> None:
-    from liftinfer.cli import generate, plugins, serve, warmup
+    from liftinfer.cli import conformance, generate, plugins, serve, warmup
 
-    for module in (serve, generate, warmup, plugins):
+    for module in (serve, generate, warmup, plugins, conformance):
         for command in module.COMMANDS:
             cli.add_command(command)
 

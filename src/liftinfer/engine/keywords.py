@@ -1,0 +1,332 @@
+"""Which keywords a grammar engine enforces exactly, and the relaxed schema it compiles instead.
+
+Each grammar engine enforces some JSON Schema keywords exactly while decoding, some approximately and
+some not at all; the approximate and silent ones are how engines return output that does not validate.
+An :class:`EngineProfile` records, per engine, what was *measured* to be exact (``liftinfer conformance``
+over JSONSchemaBench and the JSON-Schema-Test-Suite; see docs/conformance.md). :func:`relax` walks a
+normalised schema (see :mod:`liftinfer.engine.drafts`) with one profile and returns:
+
+- the schema the engine compiles, where every keyword it cannot enforce exactly is replaced by a
+  superset (dropped, or ``oneOf`` read as ``anyOf``), so the grammar never forbids a valid value;
+- which keywords the grammar enforces, and which only post-validation enforces (with where they are).
+
+A request with ``strict`` (the default) is refused when anything is left to validation only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from liftinfer.engine.drafts import SCHEMA_DICTS, SCHEMA_LISTS, SCHEMA_VALUED
+from liftinfer.engine.schema import json_pointer
+
+# Keywords that only constrain values of one JSON type.
+TYPE_FAMILIES: dict[str, frozenset[str]] = {
+    "string": frozenset({"minLength", "maxLength", "pattern", "format"}),
+    "number": frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}),
+    "array": frozenset({"items", "prefixItems", "minItems", "maxItems", "uniqueItems", "contains",
+                        "minContains", "maxContains", "unevaluatedItems"}),
+    "object": frozenset({"properties", "patternProperties", "additionalProperties", "required",
+                         "minProperties", "maxProperties", "propertyNames", "dependentRequired",
+                         "dependentSchemas", "unevaluatedProperties"}),
+}
+FAMILY_OF = {k: family for family, keys in TYPE_FAMILIES.items() for k in keys}
+ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
+
+# Neither engine has a grammar for these: they relate parts of a value to each other or negate a schema.
+NO_GRAMMAR = frozenset({
+    "not", "if", "then", "else", "uniqueItems", "contains", "minContains", "maxContains",
+    "dependentRequired", "dependentSchemas", "propertyNames", "unevaluatedItems", "unevaluatedProperties",
+    "$dynamicRef", "$recursiveRef",
+})
+# Regex features that no engine's regex-to-grammar converter handles (ECMAScript has them, automata don't).
+_UNSUPPORTED_REGEX = re.compile(r"\(\?<?[=!]|\\[1-9]|\\k<")
+_NEEDS_JSON_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """What one grammar engine enforces exactly (measured, not promised by its documentation)."""
+
+    name: str
+    formats: frozenset[str]
+    # Type-specific keywords are only exact when ``type`` names their type and nothing else.
+    needs_single_type: bool = False
+    # Only anchored (``^...$``) patterns are exact: the engine matches whole strings, JSON Schema searches.
+    anchored_patterns_only: bool = False
+    # Neither escapes in property names nor a ``format`` beside a ``pattern``.
+    plain_keys_only: bool = False
+    format_with_pattern: bool = True
+    unexact: frozenset[str] = frozenset()  # keywords that are never exact in this engine
+    multiple_of_integers_only: bool = False
+    # min/maxProperties only where every listed property is required.
+    property_counts_need_required: bool = False
+
+
+XGRAMMAR = EngineProfile(
+    name="xgrammar",
+    formats=frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uri",
+                       "uri-reference", "uuid", "uri-template", "json-pointer", "relative-json-pointer"}),
+    needs_single_type=True,
+    anchored_patterns_only=True,
+    plain_keys_only=True,
+    format_with_pattern=False,
+    unexact=frozenset({"allOf", "patternProperties", "minProperties", "maxProperties"}),
+    multiple_of_integers_only=True,
+)
+LLGUIDANCE = EngineProfile(
+    name="llguidance",
+    formats=frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uri",
+                       "uuid"}),
+    property_counts_need_required=True,
+)
+PROFILES = {p.name: p for p in (XGRAMMAR, LLGUIDANCE)}
+
+
+@dataclass
+class Relaxed:
+    """One engine's view of a schema: what it compiles and what it leaves to validation."""
+
+    engine: str
+    schema: Any
+    grammar: set[str] = field(default_factory=set)
+    validation_only: dict[str, list[str]] = field(default_factory=dict)  # keyword -> pointers
+
+    @property
+    def exact(self) -> bool:
+        return not self.validation_only
+
+    def report(self) -> dict[str, Any]:
+        return {"engine": self.engine, "grammar": sorted(self.grammar),
+                "validation_only": sorted(self.validation_only)}
+
+
+def relax(schema: Any, profile: EngineProfile, checked_formats: frozenset[str]) -> Relaxed:
+    """Walk a normalised schema with one engine's profile (``checked_formats``: what validation checks)."""
+    result = Relaxed(profile.name, None)
+    walker = _Walker(profile, result, checked_formats, schema.get("$defs", {}) if isinstance(schema, dict) else {})
+    result.schema = walker.node(schema, ())
+    return result
+
+
+class _Walker:
+    def __init__(self, profile: EngineProfile, result: Relaxed, checked_formats: frozenset[str],
+                 defs: dict[str, Any]) -> None:
+        self.profile = profile
+        self.result = result
+        self.checked_formats = checked_formats
+        self.defs = defs
+
+    def node(self, node: Any, path: tuple[str | int, ...]) -> Any:
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            here = (*path, key)
+            verdict = self.verdict(node, key, value)
+            if verdict == "annotation":
+                continue
+            if verdict == "relax":
+                self.result.validation_only.setdefault(key, []).append(json_pointer(here))
+                if key == "oneOf" and isinstance(value, list):  # anyOf is the nearest superset
+                    out["anyOf"] = [self.node(v, (*here, i)) for i, v in enumerate(value)]
+                continue
+            if key != "$defs":
+                self.result.grammar.add(key)
+            out_key = "anyOf" if key == "oneOf" else key
+            out[out_key] = self.children(key, value, here)
+        return out
+
+    def children(self, key: str, value: Any, here: tuple[str | int, ...]) -> Any:
+        if key in SCHEMA_VALUED or key == "items":
+            return self.node(value, here)
+        if (key in SCHEMA_DICTS or key == "$defs") and isinstance(value, dict):
+            return {k: self.node(v, (*here, k)) for k, v in value.items()}
+        if key in (*SCHEMA_LISTS, "oneOf") and isinstance(value, list):
+            return [self.node(v, (*here, i)) for i, v in enumerate(value)]
+        return value
+
+    def verdict(self, node: dict[str, Any], key: str, value: Any) -> str:
+        """'grammar' (exact), 'relax' (validation only) or 'annotation' (constrains nothing here)."""
+        if _trivial(node, key, value):
+            return "annotation"
+        if key == "format":
+            if value in self.profile.formats:
+                if not self.profile.format_with_pattern and "pattern" in node:
+                    return "relax"
+                return self._typed(node, key)
+            return "relax" if value in self.checked_formats else "annotation"
+        if key in NO_GRAMMAR or key in self.profile.unexact:
+            return "relax"
+        if key == "oneOf":
+            return "grammar" if provably_disjoint(value, self.defs) else "relax"
+        if key in ("pattern", "patternProperties") and not self._patterns_exact(node, key, value):
+            return "relax"
+        if key == "multipleOf" and self.profile.multiple_of_integers_only and not (
+                _types(node) == {"integer"} and isinstance(value, int)):
+            return "relax"
+        if key in ("minProperties", "maxProperties") and self.profile.property_counts_need_required:
+            listed = set(node.get("properties") or {})
+            if not listed <= set(node.get("required") or []):
+                return "relax"
+        if key in ("properties", "required") and self.profile.plain_keys_only:
+            names = value if key == "required" else list(value or {})
+            if any(isinstance(n, str) and _NEEDS_JSON_ESCAPE.search(n) for n in names):
+                return "relax"
+            if key == "required" and set(value) - set(node.get("properties") or {}):
+                return "relax"  # required names without a property schema are not enforced
+        return self._typed(node, key)
+
+    def _typed(self, node: dict[str, Any], key: str) -> str:
+        family = FAMILY_OF.get(key)
+        if family is None or not self.profile.needs_single_type:
+            return "grammar"
+        types = _types(node)
+        wanted = {"number", "integer"} if family == "number" else {family}
+        return "grammar" if types and types <= wanted else "relax"
+
+    def _patterns_exact(self, node: dict[str, Any], key: str, value: Any) -> bool:
+        patterns = [value] if key == "pattern" else list(value or {})
+        for pattern in patterns:
+            if not isinstance(pattern, str) or _UNSUPPORTED_REGEX.search(pattern):
+                return False
+            if self.profile.anchored_patterns_only and not _anchored(pattern):
+                return False
+        return True
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    declared = node.get("type")
+    if isinstance(declared, str):
+        return {declared}
+    if isinstance(declared, list):
+        return {t for t in declared if isinstance(t, str)}
+    return set()
+
+
+def _trivial(node: dict[str, Any], key: str, value: Any) -> bool:
+    """Keywords that cannot reject anything where they stand."""
+    if key in ("if", "then", "else"):
+        return key == "if" and not ({"then", "else"} & set(node)) or key != "if" and "if" not in node
+    if key in ("minContains", "maxContains"):
+        return "contains" not in node
+    if key == "uniqueItems":
+        return value is False or (isinstance(node.get("maxItems"), int) and node["maxItems"] <= 1)
+    if key in ("propertyNames", "unevaluatedItems", "unevaluatedProperties", "additionalProperties", "items"):
+        return value is True or value == {}
+    if key in ("dependentRequired", "dependentSchemas"):
+        return not value
+    return False
+
+
+def _anchored(pattern: str) -> bool:
+    """``^...$`` around the whole pattern, with no top-level alternation that escapes the anchors."""
+    if not (pattern.startswith("^") and pattern.endswith("$") and not pattern.endswith("\\$")):
+        return False
+    depth = 0
+    escaped = False
+    in_class = False
+    for ch in pattern[1:-1]:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            return False
+    return True
+
+
+# ---- oneOf: exact as anyOf when no value can match two branches --------------------------------------
+
+
+def provably_disjoint(branches: Any, defs: dict[str, Any]) -> bool:
+    """True when no value can validate against two of ``branches`` (so oneOf means anyOf)."""
+    if not isinstance(branches, list):
+        return False
+    shapes = [_shape(b, defs, 0) for b in branches]
+    return all(_disjoint(a, b) for i, a in enumerate(shapes) for b in shapes[i + 1:])
+
+
+@dataclass
+class _Shape:
+    """What little is needed to prove two schemas disjoint."""
+
+    types: frozenset[str] | None = None  # None: any type
+    values: list[Any] | None = None  # None: not an enum/const
+    tags: dict[str, list[Any]] = field(default_factory=dict)  # required property -> its allowed values
+    never: bool = False
+
+
+def _shape(schema: Any, defs: dict[str, Any], depth: int) -> _Shape:
+    if schema is False:
+        return _Shape(never=True)
+    if not isinstance(schema, dict) or depth > 8:
+        return _Shape()
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and len(schema) == 1:
+        return _shape(defs.get(ref.removeprefix("#/$defs/"), {}), defs, depth + 1)
+    shape = _Shape()
+    types = _types(schema)
+    if types:
+        expanded = set(types) | ({"integer"} if "number" in types else set())
+        shape.types = frozenset(expanded)
+    if "const" in schema:
+        shape.values = [schema["const"]]
+    elif isinstance(schema.get("enum"), list):
+        shape.values = list(schema["enum"])
+    if shape.values is not None and shape.types is None:
+        shape.types = frozenset(_json_type(v) for v in shape.values) | (
+            {"number"} if any(_json_type(v) == "integer" for v in shape.values) else set())
+    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    for name in schema.get("required") or []:
+        sub = _shape(props.get(name), defs, depth + 1) if name in props else _Shape()
+        if sub.values is not None:
+            shape.tags[name] = sub.values
+    return shape
+
+
+def _disjoint(a: _Shape, b: _Shape) -> bool:
+    if a.never or b.never:
+        return True
+    if a.types is not None and b.types is not None and not (a.types & b.types):
+        return True
+    if a.values is not None and b.values is not None and not any(_same(x, y) for x in a.values for y in b.values):
+        return True
+    for name, values in a.tags.items():
+        other = b.tags.get(name)
+        clash = other is not None and not any(_same(x, y) for x in values for y in other)
+        # properties and required only bind objects: the tags separate the branches if one is objects only
+        if clash and any(s.types is not None and s.types <= {"object"} for s in (a, b)):
+            return True
+    return False
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _same(x: Any, y: Any) -> bool:
+    """JSON Schema equality: 1 == 1.0, but true != 1."""
+    if isinstance(x, bool) or isinstance(y, bool):
+        return type(x) is type(y) and x == y
+    return bool(x == y)
