@@ -11,8 +11,8 @@ value has more than one compact spelling, and the grammar engines write some thi
 A value counts as accepted when the matcher accepts *some* such serialisation completely: a value the
 grammar could generate. The search backtracks over key orders (schema order first) and number
 spellings through the matcher's ``accept_string``/``rollback``; strings have one spelling (raw UTF-8,
-JSON escapes only where JSON needs them). The search is bounded: past ``budget`` steps the value counts
-as rejected and the result says the search ran out (so the count is honest about it).
+JSON escapes only where JSON needs them). The search is bounded: past ``budget`` dead ends the value
+counts as rejected and the result says the search ran out (so the count is honest about it).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 from liftinfer.engine.schema import iter_subschemas
 
-DEFAULT_BUDGET = 20_000
+DEFAULT_BUDGET = 4_000
 
 
 class _Exhausted(Exception):
@@ -78,16 +78,15 @@ class _Feed:
         self.pieces: list[str] = []
 
     def piece(self, text: str, then: Callable[[], bool]) -> bool:
-        self.budget -= 1
+        if self.matcher.accept_string(text):
+            self.pieces.append(text)
+            if then():
+                return True
+            self.matcher.rollback(1)
+            self.pieces.pop()
+        self.budget -= 1  # only dead ends count: a large value that fits at once never runs out
         if self.budget < 0:
             raise _Exhausted
-        if not self.matcher.accept_string(text):
-            return False
-        self.pieces.append(text)
-        if then():
-            return True
-        self.matcher.rollback(1)
-        self.pieces.pop()
         return False
 
     def value(self, value: Any, then: Callable[[], bool]) -> bool:

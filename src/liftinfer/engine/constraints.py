@@ -372,10 +372,18 @@ def _refusal_error(refusals: list[tuple[str, str]]) -> SchemaError:
 
 
 def make_validator(schema: dict[str, Any]) -> Any:
+    """The validator of the schema's own draft, asserting every format jsonschema knows.
+
+    A format a later draft defined means the same in an older schema ({"format": "date"} in a draft-04
+    schema still wants a date), so the 2020-12 checks apply too, under the draft's own where both have one.
+    """
+    from jsonschema import FormatChecker
     from jsonschema.validators import Draft202012Validator, validator_for
 
     cls = validator_for(schema, default=Draft202012Validator)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    checker = FormatChecker(())
+    checker.checkers = {**Draft202012Validator.FORMAT_CHECKER.checkers, **cls.FORMAT_CHECKER.checkers}
+    return cls(schema, format_checker=checker)
 
 
 def allocate_bitmask(batch: int, vocab_size: int) -> Any:

@@ -73,7 +73,12 @@ def normalise(schema: Any) -> Normalised:
     draft, cls = draft_of(schema)
     if not isinstance(schema, dict):
         return Normalised(schema, draft)
-    rewriter = _Rewriter(schema, draft, frozenset(cls.VALIDATORS))
+    known = set(cls.VALIDATORS)
+    if "if" in known:  # jsonschema evaluates then/else inside its "if"
+        known |= {"then", "else"}
+    if "contains" in known and draft in ("2019-09", "2020-12"):
+        known |= {"minContains", "maxContains"}
+    rewriter = _Rewriter(schema, draft, frozenset(known))
     root = rewriter.rewrite(schema, rewriter.root_resolver, ())
     if rewriter.defs:
         if not isinstance(root, dict):  # pragma: no cover - a dict schema rewrites to a dict

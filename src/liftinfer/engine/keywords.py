@@ -58,7 +58,8 @@ class EngineProfile:
     anchored_patterns_only: bool = False
     # Neither escapes in property names nor a ``format`` beside a ``pattern``.
     plain_keys_only: bool = False
-    format_with_pattern: bool = True
+    # One of pattern / format / min-maxLength per string: xgrammar keeps the first and drops the rest.
+    one_string_constraint: bool = False
     unexact: frozenset[str] = frozenset()  # keywords that are never exact in this engine
     multiple_of_integers_only: bool = False
     # min/maxProperties only where every listed property is required.
@@ -67,19 +68,19 @@ class EngineProfile:
 
 XGRAMMAR = EngineProfile(
     name="xgrammar",
-    formats=frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uri",
-                       "uri-reference", "uuid", "uri-template", "json-pointer", "relative-json-pointer"}),
+    formats=frozenset({"duration", "email", "hostname", "ipv4", "ipv6", "uri", "uri-reference", "uuid",
+                       "uri-template", "json-pointer", "relative-json-pointer"}),
     needs_single_type=True,
     anchored_patterns_only=True,
     plain_keys_only=True,
-    format_with_pattern=False,
-    unexact=frozenset({"allOf", "patternProperties", "minProperties", "maxProperties"}),
+    one_string_constraint=True,
+    # its regex converter accepts "a01Z" for ^a0(?:\.[0-9]+)?Z$, so no pattern is exact there
+    unexact=frozenset({"allOf", "pattern", "patternProperties", "minProperties", "maxProperties"}),
     multiple_of_integers_only=True,
 )
 LLGUIDANCE = EngineProfile(
     name="llguidance",
-    formats=frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uri",
-                       "uuid"}),
+    formats=frozenset({"duration", "email", "hostname", "ipv4", "ipv6", "uri", "uuid"}),
     property_counts_need_required=True,
 )
 PROFILES = {p.name: p for p in (XGRAMMAR, LLGUIDANCE)}
@@ -122,6 +123,9 @@ class _Walker:
     def node(self, node: Any, path: tuple[str | int, ...]) -> Any:
         if not isinstance(node, dict):
             return node
+        node = _narrow_enum(_calendar_pattern(node, self.checked_formats))
+        if node is False:
+            return False
         out: dict[str, Any] = {}
         for key, value in node.items():
             here = (*path, key)
@@ -153,11 +157,12 @@ class _Walker:
         if _trivial(node, key, value):
             return "annotation"
         if key == "format":
-            if value in self.profile.formats:
-                if not self.profile.format_with_pattern and "pattern" in node:
-                    return "relax"
-                return self._typed(node, key)
-            return "relax" if value in self.checked_formats else "annotation"
+            if value not in self.profile.formats:
+                return "relax" if value in self.checked_formats else "annotation"
+        if self.profile.one_string_constraint and key in _STRING_CONSTRAINTS:
+            kept = next(k for k in _STRING_CONSTRAINTS if k in node)
+            if _STRING_CONSTRAINTS[key] != _STRING_CONSTRAINTS[kept]:
+                return "relax"
         if key in NO_GRAMMAR or key in self.profile.unexact:
             return "relax"
         if key == "oneOf":
@@ -195,6 +200,53 @@ class _Walker:
             if self.profile.anchored_patterns_only and not _anchored(pattern):
                 return False
         return True
+
+
+# What xgrammar keeps of a string's constraints, first present wins (the lengths go together).
+_STRING_CONSTRAINTS = {"pattern": 0, "format": 1, "minLength": 2, "maxLength": 2}
+_SIMPLE = frozenset({"$ref", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$dynamicRef",
+                     "$recursiveRef", "dependentSchemas"})
+
+
+def _narrow_enum(node: dict[str, Any]) -> Any:
+    """An enum (or const) beside other keywords, as the enum of the values that pass those keywords.
+
+    Engines enforce ``enum`` and drop its neighbours (``{"enum": ["a"], "type": "object"}`` lets "a"
+    through); the narrowed enum means the same and is exact everywhere. ``False`` when nothing is left.
+    """
+    if ("enum" not in node and "const" not in node) or len(node) == 1 or _SIMPLE & set(node):
+        return node
+    from jsonschema import Draft202012Validator
+
+    values = [node["const"]] if "const" in node else node.get("enum")
+    if not isinstance(values, list):
+        return node
+    rest = {k: v for k, v in node.items() if k not in ("enum", "const")}
+    validator = Draft202012Validator(rest, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    kept = [v for v in values if validator.is_valid(v)]
+    if "const" in node and "enum" in node:
+        kept = [v for v in kept if any(_same(v, e) and type(v) is type(e) for e in node["enum"])]
+    if not kept:
+        return False
+    return {"const": kept[0]} if "const" in node else {"enum": kept}
+
+
+# RFC 3339 dates and times as jsonschema checks them (real calendar days, leap years, case-insensitive
+# T and Z), written as regular expressions: engines' own format grammars accept February 31st.
+_YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+              r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+_DATE = rf"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+CALENDAR_PATTERNS = {"date": f"^{_DATE}$", "time": f"^{_TIME}$", "date-time": f"^{_DATE}[Tt]{_TIME}$"}
+
+
+def _calendar_pattern(node: dict[str, Any], checked_formats: frozenset[str]) -> dict[str, Any]:
+    fmt = node.get("format")
+    if fmt not in CALENDAR_PATTERNS or fmt not in checked_formats or "pattern" in node:
+        return node
+    return {**{k: v for k, v in node.items() if k != "format"}, "pattern": CALENDAR_PATTERNS[fmt]}
 
 
 def _types(node: dict[str, Any]) -> set[str]:
