@@ -75,7 +75,9 @@ XGRAMMAR = EngineProfile(
     plain_keys_only=True,
     one_string_constraint=True,
     # its regex converter accepts "a01Z" for ^a0(?:\.[0-9]+)?Z$, so no pattern is exact there
-    unexact=frozenset({"allOf", "pattern", "patternProperties", "minProperties", "maxProperties"}),
+    # and its length-limited strings refuse escapes ("\\n" in a string with a minLength)
+    unexact=frozenset({"allOf", "pattern", "patternProperties", "minProperties", "maxProperties", "minLength",
+                       "maxLength"}),
     multiple_of_integers_only=True,
 )
 LLGUIDANCE = EngineProfile(
