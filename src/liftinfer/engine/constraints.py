@@ -163,9 +163,14 @@ class Plan:
 
 def plan(schema: dict[str, Any], engines: tuple[str, ...] = ENGINE_ORDER) -> Plan:
     """Check a schema and rank the grammar engines by how much of it each enforces exactly."""
+    if schema is False:
+        raise UnsatisfiableSchema("schema is `false`: no value satisfies it")
+    if schema is True:
+        schema = {}
     schemas.check_meta_schema(schema)
     schemas.check_refs(schema)
     schemas.check_satisfiable(schema)
+    schemas.check_patterns(schema)
     normalised = drafts.normalise(schema)
     checked = frozenset(make_validator(schema).format_checker.checkers)
     views = [keywords.relax(normalised.schema, keywords.PROFILES[name], checked) for name in engines]

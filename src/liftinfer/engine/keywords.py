@@ -136,13 +136,18 @@ class _Walker:
                 continue
             if verdict == "relax":
                 self.result.validation_only.setdefault(key, []).append(json_pointer(here))
-                if key == "oneOf" and isinstance(value, list):  # anyOf is the nearest superset
-                    out["anyOf"] = [self.node(v, (*here, i)) for i, v in enumerate(value)]
-                continue
-            if key != "$defs":
+            elif key != "$defs":
                 self.result.grammar.add(key)
-            out_key = "anyOf" if key == "oneOf" else key
-            out[out_key] = self.children(key, value, here)
+            if key == "oneOf" and isinstance(value, list):
+                # exact as anyOf when disjoint, else anyOf is the nearest superset
+                one_of = [self.node(v, (*here, i)) for i, v in enumerate(value)]
+            elif verdict == "grammar":
+                out[key] = self.children(key, value, here)
+        if "oneOf" in node and isinstance(node["oneOf"], list):
+            if "anyOf" in out:  # the schema's own anyOf stays; both must hold
+                out["allOf"] = [*out.get("allOf", []), {"anyOf": one_of}]
+            else:
+                out["anyOf"] = one_of
         return out
 
     def children(self, key: str, value: Any, here: tuple[str | int, ...]) -> Any:
