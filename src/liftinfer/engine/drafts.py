@@ -27,8 +27,7 @@ from liftinfer.engine.schema import json_pointer
 from liftinfer.errors import SchemaError, UnresolvableRef
 
 # Draft names as the validators' meta-schema URIs give them.
-_DRAFTS = {"draft3": "draft-03", "draft4": "draft-04", "draft6": "draft-06", "draft7": "draft-07",
-           "2019-09": "2019-09", "2020-12": "2020-12"}
+_DRAFTS = ("draft-03", "draft-04", "draft-06", "draft-07", "2019-09", "2020-12")
 # Up to draft-07 ``$ref`` overrides every keyword beside it.
 REF_OVERRIDES_SIBLINGS = frozenset({"draft-03", "draft-04", "draft-06", "draft-07"})
 
@@ -64,7 +63,7 @@ def draft_of(schema: Any) -> tuple[str, Any]:
 
     cls = validator_for(schema, default=Draft202012Validator) if isinstance(schema, dict) else Draft202012Validator
     uri = str(cls.META_SCHEMA.get("$schema", ""))
-    name = next((d for key, d in _DRAFTS.items() if key in uri), "2020-12")
+    name = next((d for d in _DRAFTS if d in uri), "2020-12")
     return name, cls
 
 
@@ -76,6 +75,8 @@ def normalise(schema: Any) -> Normalised:
     known = set(cls.VALIDATORS)
     if "if" in known:  # jsonschema evaluates then/else inside its "if"
         known |= {"then", "else"}
+    if "maximum" in known:  # draft-04 evaluates its boolean exclusiveMaximum inside maximum
+        known |= {"exclusiveMaximum", "exclusiveMinimum"}
     if "contains" in known and draft in ("2019-09", "2020-12"):
         known |= {"minContains", "maxContains"}
     rewriter = _Rewriter(schema, draft, frozenset(known))
