@@ -21,14 +21,27 @@ def test_oneof_of_overlapping_branches_is_left_to_validation():
     assert view.schema == {"anyOf": [{"type": "number"}, {"type": "integer"}]}
 
 
-@pytest.mark.parametrize("branches, disjoint", [
-    ([{"const": "a"}, {"const": "b"}], True),
-    ([{"type": "object", "properties": {"kind": {"const": "a"}}, "required": ["kind"]},
-      {"type": "object", "properties": {"kind": {"const": "b"}}, "required": ["kind"]}], True),
-    ([{"properties": {"kind": {"const": "a"}}, "required": ["kind"]},
-      {"properties": {"kind": {"const": "b"}}, "required": ["kind"]}], False),  # a string matches both
-    ([{"enum": [1, 2]}, {"enum": [2.0, 3]}], False),
-])
+@pytest.mark.parametrize(
+    "branches, disjoint",
+    [
+        ([{"const": "a"}, {"const": "b"}], True),
+        (
+            [
+                {"type": "object", "properties": {"kind": {"const": "a"}}, "required": ["kind"]},
+                {"type": "object", "properties": {"kind": {"const": "b"}}, "required": ["kind"]},
+            ],
+            True,
+        ),
+        (
+            [
+                {"properties": {"kind": {"const": "a"}}, "required": ["kind"]},
+                {"properties": {"kind": {"const": "b"}}, "required": ["kind"]},
+            ],
+            False,
+        ),  # a string matches both
+        ([{"enum": [1, 2]}, {"enum": [2.0, 3]}], False),
+    ],
+)
 def test_disjointness_is_only_claimed_when_proved(branches, disjoint):
     assert provably_disjoint(branches, {}) is disjoint
 
@@ -59,15 +72,37 @@ def test_unknown_formats_are_annotations_and_unchecked_ones_validation_only():
     assert view.validation_only == {"format": ["/format"]}
 
 
-@pytest.mark.parametrize("value", ["2024-02-29", "2023-02-29", "1900-02-29", "2000-02-29", "0000-01-01",
-                                   "2023-04-31", "2023-12-31", "2023-1-01"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-02-29",
+        "2023-02-29",
+        "1900-02-29",
+        "2000-02-29",
+        "0000-01-01",
+        "2023-04-31",
+        "2023-12-31",
+        "2023-1-01",
+    ],
+)
 def test_date_pattern_agrees_with_the_validator(value):
     checker = Draft202012Validator.FORMAT_CHECKER
     assert bool(re.fullmatch(CALENDAR_PATTERNS["date"][1:-1], value)) == checker.conforms(value, "date")
 
 
-@pytest.mark.parametrize("value", ["2024-02-29T23:59:59.25Z", "2024-02-29t00:00:00+05:30", "2024-02-30T00:00:00Z",
-                                   "2024-01-01T24:00:00Z", "2024-01-01T00:00:60Z", "2024-01-01T00:00:00"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-02-29T23:59:59.25Z",
+        "2024-02-29t00:00:00+05:30",
+        "2024-02-30T00:00:00Z",
+        "2024-01-01T24:00:00Z",
+        "2024-01-01T00:00:60Z",
+        "2024-01-01T00:00:00",
+    ],
+)
 def test_date_time_pattern_agrees_with_the_validator(value):
     checker = Draft202012Validator.FORMAT_CHECKER
-    assert bool(re.fullmatch(CALENDAR_PATTERNS["date-time"][1:-1], value)) == checker.conforms(value, "date-time")
+    assert bool(re.fullmatch(CALENDAR_PATTERNS["date-time"][1:-1], value)) == checker.conforms(
+        value, "date-time"
+    )

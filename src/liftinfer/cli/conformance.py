@@ -12,26 +12,59 @@ import click
 
 @click.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["maskbench", "test-suite"]),
-              help="corpus format (default: detected from the first file)")
-@click.option("--json", "as_json", is_flag=True, help="end with the summary as one JSON object on the last line")
-@click.option("--rows", "rows_path", type=click.Path(path_type=Path), help="write one JSON row per schema here")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["maskbench", "test-suite"]),
+    help="corpus format (default: detected from the first file)",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="end with the summary as one JSON object on the last line"
+)
+@click.option(
+    "--rows", "rows_path", type=click.Path(path_type=Path), help="write one JSON row per schema here"
+)
 @click.option("--output", "output_path", type=click.Path(path_type=Path), help="write the summary JSON here")
-@click.option("--baseline/--no-baseline", default=True, show_default=True,
-              help="also run raw xgrammar over the same files")
-@click.option("--strict", is_flag=True, help="build constraints as strict requests do (refuse validation-only "
-                                             "keywords); by default the relaxed build is checked and the strict "
-                                             "counts are derived from it")
+@click.option(
+    "--baseline/--no-baseline",
+    default=True,
+    show_default=True,
+    help="also run raw xgrammar over the same files",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="build constraints as strict requests do (refuse validation-only "
+    "keywords); by default the relaxed build is checked and the strict "
+    "counts are derived from it",
+)
 @click.option("--compile-timeout", type=float, default=10.0, show_default=True, help="seconds per schema")
 @click.option("--limit", type=int, help="only the first N schemas")
 @click.option("--model", default=None, help="whose tokenizer to compile for (default: the engine's model)")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="root of every cache")
-@click.option("--vocabulary", type=click.Choice(["model", "bytes"]), default="model", show_default=True,
-              help="'bytes': 256 one-byte tokens instead of the model's tokenizer (fast; compile times unreal)")
+@click.option(
+    "--vocabulary",
+    type=click.Choice(["model", "bytes"]),
+    default="model",
+    show_default=True,
+    help="'bytes': 256 one-byte tokens instead of the model's tokenizer (fast; compile times unreal)",
+)
 @click.option("--machine", help="how to describe this machine in the results")
-def conformance(path: Path, fmt: str | None, as_json: bool, rows_path: Path | None, output_path: Path | None,
-                baseline: bool, strict: bool, compile_timeout: float, limit: int | None, model: str | None,
-                cache_dir: Path | None, vocabulary: str, machine: str | None) -> None:
+def conformance(
+    path: Path,
+    fmt: str | None,
+    as_json: bool,
+    rows_path: Path | None,
+    output_path: Path | None,
+    baseline: bool,
+    strict: bool,
+    compile_timeout: float,
+    limit: int | None,
+    model: str | None,
+    cache_dir: Path | None,
+    vocabulary: str,
+    machine: str | None,
+) -> None:
     """Check and compile every schema under PATH, then feed its test instances through the grammar.
 
     A schema passes when it compiles, its grammar accepts every valid instance and rejects every
@@ -44,8 +77,9 @@ def conformance(path: Path, fmt: str | None, as_json: bool, rows_path: Path | No
     setup = Setup(vocabulary=vocabulary, compile_timeout_s=compile_timeout, strict=strict)
     if vocabulary == "model":
         setup.tokenizer_dir, setup.vocab_size = _tokenizer(model, cache_dir)
-    result, rows = run_conformance(path, setup, fmt=fmt, baseline=baseline, limit=limit, machine=machine,
-                                   progress=_progress(as_json))
+    result, rows = run_conformance(
+        path, setup, fmt=fmt, baseline=baseline, limit=limit, machine=machine, progress=_progress(as_json)
+    )
     if rows_path is not None:
         write_rows(rows, rows_path)
     if output_path is not None:
@@ -63,7 +97,9 @@ def _tokenizer(model: str | None, cache_dir: Path | None) -> tuple[str, int]:
     from liftinfer.engine.models import ensure_hf_dir, resolve_model
     from liftinfer.plugins import get_plugins
 
-    config = EngineConfig(**{k: v for k, v in {"model": model, "cache_dir": cache_dir}.items() if v is not None})
+    options = {"model": model, "cache_dir": cache_dir}
+    given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    config = EngineConfig(**given)
     cache = CacheRoot(config.cache_dir)
     hf_dir = ensure_hf_dir(resolve_model(config.model, cache, get_plugins().model_sources()), cache)
     vocab_size = json.loads((hf_dir / "config.json").read_text())["vocab_size"]

@@ -33,9 +33,16 @@ def versions() -> dict[str, str]:
     return found
 
 
-def run_conformance(path: Path, setup: Setup, *, fmt: str | None = None, baseline: bool = True,
-                    limit: int | None = None, machine: str | None = None,
-                    progress: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def run_conformance(
+    path: Path,
+    setup: Setup,
+    *,
+    fmt: str | None = None,
+    baseline: bool = True,
+    limit: int | None = None,
+    machine: str | None = None,
+    progress: Any = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The summary (liftinfer's counts at the top, raw xgrammar's under ``baseline``) and the rows."""
     fmt = fmt or detect_format(path)
     cases = load_cases(path, fmt)[:limit] if limit else load_cases(path, fmt)
@@ -55,8 +62,10 @@ def run_conformance(path: Path, setup: Setup, *, fmt: str | None = None, baselin
         "liftinfer": ours,
     }
     if baseline:
-        result["baseline"] = {"subject": "raw xgrammar: the user's schema as is, compact, strict_mode=False",
-                              **summarise(rows, "xgrammar")}
+        result["baseline"] = {
+            "subject": "raw xgrammar: the user's schema as is, compact, strict_mode=False",
+            **summarise(rows, "xgrammar"),
+        }
     return result, rows
 
 

@@ -36,7 +36,7 @@ class Case:
 
 
 def detect_format(path: Path) -> str:
-    """``maskbench`` when the first file holds an object with ``schema`` and ``tests``, else ``test-suite``."""
+    """``maskbench`` when the first file holds an object with ``tests``, else ``test-suite``."""
     for file in _files(path):
         content = _read(file)
         return "maskbench" if isinstance(content, dict) and "tests" in content else "test-suite"
@@ -84,7 +84,9 @@ def _maskbench_case(file: Path, content: Any) -> Case:
 
 def _suite_cases(file: Path, content: Any) -> list[Case]:
     if not isinstance(content, list):
-        raise ConfigError(f"{file} is not a JSON-Schema-Test-Suite file (needs a list of groups)", field="path")
+        raise ConfigError(
+            f"{file} is not a JSON-Schema-Test-Suite file (needs a list of groups)", field="path"
+        )
     cases = []
     for index, group in enumerate(content):
         instances = [Instance(t["data"], bool(t["valid"]), t.get("description", "")) for t in group["tests"]]

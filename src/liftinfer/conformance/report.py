@@ -47,7 +47,8 @@ def summarise(rows: list[dict[str, Any]], subject: str) -> dict[str, Any]:
         }
         summary["strict"] = _strict(mine)
         summary["validation_only_keywords"] = dict(
-            Counter(k for r in compiled for k in r["validation_only"]).most_common())
+            Counter(k for r in compiled for k in r["validation_only"]).most_common()
+        )
     return summary
 
 
@@ -63,8 +64,16 @@ def _strict(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-COLUMNS = ("schemas", "compiled", "all_tests_pass", "wrongly_rejected_valid", "wrongly_accepted_invalid",
-           "unsupported", "compile_ms_p50", "compile_ms_p99")
+COLUMNS = (
+    "schemas",
+    "compiled",
+    "all_tests_pass",
+    "wrongly_rejected_valid",
+    "wrongly_accepted_invalid",
+    "unsupported",
+    "compile_ms_p50",
+    "compile_ms_p99",
+)
 
 
 def table_rows(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -72,8 +81,12 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     lines = [("liftinfer (strict: false)", result["liftinfer"])]
     strict = result["liftinfer"].get("strict")
     if strict:
-        lines.append(("liftinfer (strict: true)", {**result["liftinfer"], **strict,
-                                                   "compile_ms_p50": "", "compile_ms_p99": ""}))
+        lines.append(
+            (
+                "liftinfer (strict: true)",
+                {**result["liftinfer"], **strict, "compile_ms_p50": "", "compile_ms_p99": ""},
+            )
+        )
     if "baseline" in result:
         lines.append((f"raw xgrammar {result['versions'].get('xgrammar', '')}", result["baseline"]))
     return lines
@@ -99,5 +112,7 @@ def print_table(result: dict[str, Any]) -> None:
     console.print(table)
     e2e = result["liftinfer"].get("end_to_end")
     if e2e:
-        console.print(f"end to end (grammar + post-validation): {e2e['invalid_returned']} invalid instances "
-                      f"returned; {e2e['valid_refused_by_validation']} valid instances refused by validation")
+        console.print(
+            f"end to end (grammar + post-validation): {e2e['invalid_returned']} invalid instances "
+            f"returned; {e2e['valid_refused_by_validation']} valid instances refused by validation"
+        )

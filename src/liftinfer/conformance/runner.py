@@ -11,6 +11,7 @@ compilation ran past the limit is replaced, so the runaway stops and does not sl
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import threading
 import time
@@ -29,7 +30,9 @@ _MAX_FAILURES_KEPT = 5
 class Setup:
     """What a worker needs to rebuild the tokenizer and the subjects."""
 
-    vocabulary: str  # "model" (a Hugging Face tokenizer directory) or "bytes" (256 one-byte tokens, for tests)
+    vocabulary: (
+        str  # "model" (a Hugging Face tokenizer directory) or "bytes" (256 one-byte tokens, for tests)
+    )
     tokenizer_dir: str | None = None
     vocab_size: int | None = None
     compile_timeout_s: float = 10.0
@@ -57,8 +60,9 @@ class LiftinferSubject:
         from liftinfer.engine.constraints import ConstraintBuilder
 
         self.setup = setup
-        self.builder = ConstraintBuilder(info, cache_bytes=0, compile_timeout_s=setup.compile_timeout_s,
-                                         compile_workers=1)
+        self.builder = ConstraintBuilder(
+            info, cache_bytes=0, compile_timeout_s=setup.compile_timeout_s, compile_workers=1
+        )
 
     def check(self, case: Case) -> dict[str, Any]:
         from liftinfer.errors import SchemaError
@@ -68,11 +72,21 @@ class LiftinferSubject:
         try:
             constraint = self.builder.build(case.schema, strict=self.setup.strict)
         except SchemaError as exc:
-            row.update(status="unsupported", error_type=exc.type, reason=exc.message,
-                       compile_ms=_ms(start), dirty=self._dirty())
+            row.update(
+                status="unsupported",
+                error_type=exc.type,
+                reason=exc.message,
+                compile_ms=_ms(start),
+                dirty=self._dirty(),
+            )
             return row
-        row.update(status="compiled", compile_ms=_ms(start), engine=constraint.engine,
-                   validation_only=constraint.enforcement.get("validation_only", []), dirty=self._dirty())
+        row.update(
+            status="compiled",
+            compile_ms=_ms(start),
+            engine=constraint.engine,
+            validation_only=constraint.enforcement.get("validation_only", []),
+            dirty=self._dirty(),
+        )
         _feed_instances(row, case, constraint.matcher, self.setup.budget, constraint.verify)
         return row
 
@@ -104,7 +118,8 @@ class RawXGrammarSubject:
         def compile_it() -> None:
             try:
                 result["grammar"] = self.compiler.compile_json_schema(
-                    json.dumps(case.schema), any_whitespace=False, separators=(",", ":"), strict_mode=False)
+                    json.dumps(case.schema), any_whitespace=False, separators=(",", ":"), strict_mode=False
+                )
             except Exception as exc:  # xgrammar raises RuntimeError, and others on odd input
                 result["error"] = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
 
@@ -113,12 +128,21 @@ class RawXGrammarSubject:
         thread.start()
         thread.join(self.setup.compile_timeout_s)
         if thread.is_alive():
-            row.update(status="unsupported", error_type="timeout", compile_ms=_ms(start), dirty=True,
-                       reason=f"compilation ran past the {self.setup.compile_timeout_s:g} s limit")
+            row.update(
+                status="unsupported",
+                error_type="timeout",
+                compile_ms=_ms(start),
+                dirty=True,
+                reason=f"compilation ran past the {self.setup.compile_timeout_s:g} s limit",
+            )
             return row
         if "error" in result:
-            row.update(status="unsupported", error_type="compile_error", reason=result["error"][:500],
-                       compile_ms=_ms(start))
+            row.update(
+                status="unsupported",
+                error_type="compile_error",
+                reason=result["error"][:500],
+                compile_ms=_ms(start),
+            )
             return row
         row.update(status="compiled", compile_ms=_ms(start), engine="xgrammar")
         grammar = result["grammar"]
@@ -127,11 +151,26 @@ class RawXGrammarSubject:
 
 
 def _row(subject: str, case: Case) -> dict[str, Any]:
-    return {"subject": subject, "name": case.name, "status": "", "error_type": None, "reason": None,
-            "engine": None, "validation_only": [], "compile_ms": 0.0, "tests": len(case.instances),
-            "valid": sum(i.valid for i in case.instances), "wrongly_rejected_valid": 0,
-            "wrongly_accepted_invalid": 0, "search_exhausted": 0, "invalid_returned": 0,
-            "valid_refused_by_validation": 0, "passed": False, "failures": [], "dirty": False}
+    return {
+        "subject": subject,
+        "name": case.name,
+        "status": "",
+        "error_type": None,
+        "reason": None,
+        "engine": None,
+        "validation_only": [],
+        "compile_ms": 0.0,
+        "tests": len(case.instances),
+        "valid": sum(i.valid for i in case.instances),
+        "wrongly_rejected_valid": 0,
+        "wrongly_accepted_invalid": 0,
+        "search_exhausted": 0,
+        "invalid_returned": 0,
+        "valid_refused_by_validation": 0,
+        "passed": False,
+        "failures": [],
+        "dirty": False,
+    }
 
 
 def _feed_instances(row: dict[str, Any], case: Case, new_matcher: Any, budget: int, verify: Any) -> None:
@@ -145,8 +184,14 @@ def _feed_instances(row: dict[str, Any], case: Case, new_matcher: Any, budget: i
         if wrong:
             row["wrongly_rejected_valid" if instance.valid else "wrongly_accepted_invalid"] += 1
             if len(row["failures"]) < _MAX_FAILURES_KEPT:
-                row["failures"].append({"index": index, "valid": instance.valid,
-                                        "description": instance.description, "exhausted": verdict.exhausted})
+                row["failures"].append(
+                    {
+                        "index": index,
+                        "valid": instance.valid,
+                        "description": instance.description,
+                        "exhausted": verdict.exhausted,
+                    }
+                )
         if verify is None or not verdict.accepted or verdict.text is None:
             continue
         try:
@@ -182,7 +227,9 @@ def _worker_main(conn: Connection, setup: Setup, subjects: tuple[str, ...]) -> N
             row = made[subject].check(case)
         except Exception as exc:  # one odd schema must not end the run: report it as that schema's failure
             row = _row(subject, case)
-            row.update(status="unsupported", error_type="harness_error", reason=f"{type(exc).__name__}: {exc}")
+            row.update(
+                status="unsupported", error_type="harness_error", reason=f"{type(exc).__name__}: {exc}"
+            )
         conn.send(row)
         if row.get("dirty"):
             return  # a compilation is still running here: the parent starts a fresh worker
@@ -217,16 +264,15 @@ class _Worker:
         self.process.join(5)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.conn.send(None)
-        except OSError:
-            pass
         self.process.join(5)
         self.stop()
 
 
-def run_cases(cases: list[Case], setup: Setup, subjects: tuple[str, ...] = SUBJECTS,
-              progress: Any = None) -> list[dict[str, Any]]:
+def run_cases(
+    cases: list[Case], setup: Setup, subjects: tuple[str, ...] = SUBJECTS, progress: Any = None
+) -> list[dict[str, Any]]:
     """One row per case and subject, in case order; ``progress(done, total, row)`` after each."""
     # Past compile limit + instance time the worker is stuck; its case is reported, the worker replaced.
     limit_s = setup.compile_timeout_s * 3 + 120
@@ -242,8 +288,11 @@ def run_cases(cases: list[Case], setup: Setup, subjects: tuple[str, ...] = SUBJE
                 if row is None:
                     worker = None
                     row = _row(subject, case)
-                    row.update(status="unsupported", error_type="harness_timeout",
-                               reason=f"checking took longer than {limit_s:g} s")
+                    row.update(
+                        status="unsupported",
+                        error_type="harness_timeout",
+                        reason=f"checking took longer than {limit_s:g} s",
+                    )
                 elif row.get("dirty"):
                     worker.close()
                     worker = None

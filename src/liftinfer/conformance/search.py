@@ -52,8 +52,9 @@ def key_ranks(schema: Any) -> dict[str, int]:
     return ranks
 
 
-def grammar_accepts(matcher: Any, value: Any, ranks: dict[str, int] | None = None,
-                    budget: int = DEFAULT_BUDGET) -> Verdict:
+def grammar_accepts(
+    matcher: Any, value: Any, ranks: dict[str, int] | None = None, budget: int = DEFAULT_BUDGET
+) -> Verdict:
     """Whether ``matcher`` (fresh) accepts some compact serialisation of ``value`` completely.
 
     Key orders are tried the instance's own way first, then the schema's (half the budget each): test
@@ -104,7 +105,7 @@ class _Feed:
             return self.object(value, then)
         if isinstance(value, list):
             return self.piece("[", lambda: self.items(value, 0, then))
-        for text in scalar_forms(value):
+        for text in scalar_forms(value):  # noqa: SIM110 - any() over a generator would nest C frames
             if self.piece(text, then):
                 return True
         return False
@@ -121,15 +122,19 @@ class _Feed:
         keys = tuple(sorted(obj, key=lambda k: (self.ranks.get(k, math.inf), order[k])))
         return self.piece("{", lambda: self.members(obj, keys, True, then))
 
-    def members(self, obj: dict[str, Any], remaining: tuple[str, ...], first: bool,
-                then: Callable[[], bool]) -> bool:
+    def members(
+        self, obj: dict[str, Any], remaining: tuple[str, ...], first: bool, then: Callable[[], bool]
+    ) -> bool:
         if not remaining:
             return self.piece("}", then)
         for key in remaining:
             prefix = ("" if first else ",") + _string(key) + ":"
             others = tuple(k for k in remaining if k != key)
-            if self.piece(prefix, lambda key=key, others=others: self.value(
-                    obj[key], lambda: self.members(obj, others, False, then))):
+
+            def member(key: str = key, others: tuple[str, ...] = others) -> bool:
+                return self.value(obj[key], lambda: self.members(obj, others, False, then))
+
+            if self.piece(prefix, member):
                 return True
         return False
 

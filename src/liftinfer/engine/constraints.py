@@ -36,8 +36,8 @@ from liftinfer.errors import (
     UnsupportedSchema,
 )
 
-__all__ = ["COMPACT_SEPARATORS", "Constraint", "ConstraintBuilder", "GrammarCache", "Plan", "allocate_bitmask",
-           "apply_bitmask", "check", "import_xgrammar", "make_validator", "plan"]
+__all__ = ["COMPACT_SEPARATORS", "Constraint", "ConstraintBuilder", "GrammarCache", "Plan",
+           "allocate_bitmask", "apply_bitmask", "check", "import_xgrammar", "make_validator", "plan"]
 
 # xgrammar's compile time grows with the EBNF it makes of a schema (tens of seconds past ~100k characters
 # on a 2-core box); past this size llguidance, which compiles lazily, gets the schema when it is as exact.
@@ -180,7 +180,7 @@ def plan(schema: dict[str, Any], engines: tuple[str, ...] = ENGINE_ORDER) -> Pla
 
 
 def check(schema: dict[str, Any]) -> dict[str, Any]:
-    """Check a schema; return which keywords the best engine's grammar enforces and which only validation does."""
+    """Check a schema; the best engine's report of what its grammar enforces and what only validation does."""
     return plan(schema).best.report()
 
 
@@ -302,8 +302,8 @@ class ConstraintBuilder:
         usable = [c for c in candidates if c.engine in self._engines]
         for i, view in enumerate(usable):
             engine = self._engines[view.engine]
-            fallback = next((c for c in usable[i + 1:] if len(c.validation_only) <= len(view.validation_only)),
-                            None)
+            as_exact = [c for c in usable[i + 1:] if len(c.validation_only) <= len(view.validation_only)]
+            fallback = as_exact[0] if as_exact else None
             try:
                 if isinstance(engine, XGrammarEngine):
                     grammar = self._compile_xgrammar(engine, view, deadline, fallback is not None)

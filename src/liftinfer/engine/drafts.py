@@ -32,16 +32,47 @@ _DRAFTS = ("draft-03", "draft-04", "draft-06", "draft-07", "2019-09", "2020-12")
 REF_OVERRIDES_SIBLINGS = frozenset({"draft-03", "draft-04", "draft-06", "draft-07"})
 
 # Where subschemas sit (the same for every draft this module reads).
-SCHEMA_VALUED = ("additionalProperties", "contains", "not", "if", "then", "else", "propertyNames",
-                 "unevaluatedItems", "unevaluatedProperties")
+SCHEMA_VALUED = (
+    "additionalProperties",
+    "contains",
+    "not",
+    "if",
+    "then",
+    "else",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
 SCHEMA_DICTS = ("properties", "patternProperties", "dependentSchemas")
 SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 # Keywords that keep their value as it is.
-VALUE_KEYWORDS = frozenset({
-    "type", "enum", "const", "required", "minLength", "maxLength", "pattern", "format", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems", "maxItems", "uniqueItems", "minContains",
-    "maxContains", "minProperties", "maxProperties", "dependentRequired", "$dynamicRef", "$recursiveRef",
-})
+VALUE_KEYWORDS = frozenset(
+    {
+        "type",
+        "enum",
+        "const",
+        "required",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "minContains",
+        "maxContains",
+        "minProperties",
+        "maxProperties",
+        "dependentRequired",
+        "$dynamicRef",
+        "$recursiveRef",
+    }
+)
 # Keywords that apply to the same instance as the schema holding them: a $ref cycle through only these
 # never reaches a smaller value.
 IN_PLACE = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas")
@@ -61,7 +92,11 @@ def draft_of(schema: Any) -> tuple[str, Any]:
     """The schema's draft name and its jsonschema validator class (2020-12 when ``$schema`` is absent)."""
     from jsonschema.validators import Draft202012Validator, validator_for
 
-    cls = validator_for(schema, default=Draft202012Validator) if isinstance(schema, dict) else Draft202012Validator
+    cls = (
+        validator_for(schema, default=Draft202012Validator)
+        if isinstance(schema, dict)
+        else Draft202012Validator
+    )
     uri = str(cls.META_SCHEMA.get("$schema", ""))
     name = next((d for d in _DRAFTS if d in uri), "2020-12")
     return name, cls
@@ -101,7 +136,9 @@ class _Rewriter:
         self.ref_count = 0
         self.dropped: list[str] = []
         dialect = schema.get("$schema")
-        self.spec = specification_with(dialect, default=DRAFT202012) if isinstance(dialect, str) else DRAFT202012
+        self.spec = (
+            specification_with(dialect, default=DRAFT202012) if isinstance(dialect, str) else DRAFT202012
+        )
         resource = self.spec.create_resource(schema)
         root_id = self.spec.id_of(schema)
         self.root_uri = root_id if isinstance(root_id, str) and root_id else "urn:liftinfer:schema"
@@ -147,17 +184,26 @@ class _Rewriter:
             return
         out[key] = value
 
-    def _items(self, out: dict[str, Any], node: dict[str, Any], value: Any, resolver: Any,
-               here: tuple[str | int, ...]) -> None:
+    def _items(
+        self,
+        out: dict[str, Any],
+        node: dict[str, Any],
+        value: Any,
+        resolver: Any,
+        here: tuple[str | int, ...],
+    ) -> None:
         if isinstance(value, list):  # up to 2019-09: a tuple, with additionalItems for the rest
             out["prefixItems"] = [self.rewrite(v, resolver, (*here, i)) for i, v in enumerate(value)]
             if "additionalItems" in node:
-                out["items"] = self.rewrite(node["additionalItems"], resolver, (*here[:-1], "additionalItems"))
+                out["items"] = self.rewrite(
+                    node["additionalItems"], resolver, (*here[:-1], "additionalItems")
+                )
         else:
             out["items"] = self.rewrite(value, resolver, here)
 
-    def _dependencies(self, out: dict[str, Any], value: dict[str, Any], resolver: Any,
-                      here: tuple[str | int, ...]) -> None:
+    def _dependencies(
+        self, out: dict[str, Any], value: dict[str, Any], resolver: Any, here: tuple[str | int, ...]
+    ) -> None:
         for name, dependency in value.items():
             if isinstance(dependency, list):
                 out.setdefault("dependentRequired", {})[name] = dependency
@@ -177,8 +223,9 @@ class _Rewriter:
         except Unresolvable:
             remote = ref.startswith(("http://", "https://")) and not ref.startswith(self.root_uri)
             why = "remote references are not fetched" if remote else "no such location in the schema"
-            raise UnresolvableRef(f"$ref {ref!r} at {where} does not resolve: {why}",
-                                  details={"path": where, "ref": ref}) from None
+            raise UnresolvableRef(
+                f"$ref {ref!r} at {where} does not resolve: {why}", details={"path": where, "ref": ref}
+            ) from None
         target = resolved.contents
         name = self.names.get(id(target))
         if name is None:
@@ -199,11 +246,31 @@ class _Rewriter:
 
 
 # Keywords dropped without a note: identifiers, annotations and locations every draft has.
-_SILENT = frozenset({
-    "$schema", "$id", "id", "$anchor", "$dynamicAnchor", "$recursiveAnchor", "$comment", "$vocabulary",
-    "$defs", "definitions", "title", "description", "examples", "default", "deprecated", "readOnly",
-    "writeOnly", "contentMediaType", "contentEncoding", "contentSchema", "additionalItems",
-})
+_SILENT = frozenset(
+    {
+        "$schema",
+        "$id",
+        "id",
+        "$anchor",
+        "$dynamicAnchor",
+        "$recursiveAnchor",
+        "$comment",
+        "$vocabulary",
+        "$defs",
+        "definitions",
+        "title",
+        "description",
+        "examples",
+        "default",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "contentMediaType",
+        "contentEncoding",
+        "contentSchema",
+        "additionalItems",
+    }
+)
 
 
 def _refuse_in_place_cycles(root: dict[str, Any]) -> None:
@@ -219,8 +286,11 @@ def _refuse_in_place_cycles(root: dict[str, Any]) -> None:
             found.add(ref.removeprefix("#/$defs/"))
         for key in IN_PLACE:
             value = node.get(key)
-            children = value.values() if isinstance(value, dict) and key == "dependentSchemas" else (
-                value if isinstance(value, list) else [value])
+            children = (
+                value.values()
+                if isinstance(value, dict) and key == "dependentSchemas"
+                else (value if isinstance(value, list) else [value])
+            )
             for child in children:
                 found |= in_place_refs(child)
         return found
@@ -232,7 +302,7 @@ def _refuse_in_place_cycles(root: dict[str, Any]) -> None:
         state[name] = 1
         for nxt in sorted(edges.get(name, ())):
             if state.get(nxt) == 1:
-                cycle = [*trail[trail.index(nxt):], nxt] if nxt in trail else [name, nxt]
+                cycle = [*trail[trail.index(nxt) :], nxt] if nxt in trail else [name, nxt]
                 raise SchemaError(
                     f"$ref cycle {' -> '.join(cycle)} never reaches a value: each step applies to the same "
                     "instance, so neither a validator nor a grammar can evaluate it",

@@ -1,4 +1,4 @@
-"""The grammar engines liftinfer compiles schemas with: xgrammar first, llguidance where xgrammar is not exact.
+"""The grammar engines liftinfer compiles with: xgrammar first, llguidance where xgrammar is not exact.
 
 Both give matchers with one interface, so a backend decodes with either unchanged:
 ``fill_next_token_bitmask(bitmask, index)``, ``accept_token(token) -> bool`` and ``is_terminated()``
@@ -59,16 +59,18 @@ class XGrammarEngine:
     def grammar_size(self, schema: Any, *, compact: bool) -> int:
         """Characters of the EBNF xgrammar makes of ``schema``: what its compile time grows with."""
         try:
-            grammar = self._xgr.Grammar.from_json_schema(json.dumps(prepare_for_xgrammar(schema)),
-                                                         **_xgrammar_format(compact))
+            grammar = self._xgr.Grammar.from_json_schema(
+                json.dumps(prepare_for_xgrammar(schema)), **_xgrammar_format(compact)
+            )
         except RuntimeError as exc:
             raise GrammarRefused(_xgrammar_message(exc)) from None
         return len(str(grammar))
 
     def compile(self, schema: Any, *, compact: bool) -> Any:
         try:
-            return self._compiler.compile_json_schema(json.dumps(prepare_for_xgrammar(schema)),
-                                                      **_xgrammar_format(compact))
+            return self._compiler.compile_json_schema(
+                json.dumps(prepare_for_xgrammar(schema)), **_xgrammar_format(compact)
+            )
         except RuntimeError as exc:
             raise GrammarRefused(_xgrammar_message(exc)) from None
 
@@ -99,11 +101,16 @@ def _xgrammar_message(exc: Exception) -> str:
 # and ": " whatever separators it is given: in compact mode it rejects '{"a":1,"b":2}' for {"type":
 # "object"}. An explicit recursive "any JSON value" keeps its separators, so free-form values point to it.
 _ANY = "__liftinfer_any_json"
-_ANY_VALUE = {"anyOf": [
-    {"type": "null"}, {"type": "boolean"}, {"type": "number"}, {"type": "string"},
-    {"type": "array", "items": {"$ref": f"#/$defs/{_ANY}"}},
-    {"type": "object", "additionalProperties": {"$ref": f"#/$defs/{_ANY}"}},
-]}
+_ANY_VALUE = {
+    "anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "number"},
+        {"type": "string"},
+        {"type": "array", "items": {"$ref": f"#/$defs/{_ANY}"}},
+        {"type": "object", "additionalProperties": {"$ref": f"#/$defs/{_ANY}"}},
+    ]
+}
 
 
 def prepare_for_xgrammar(schema: Any) -> Any:
@@ -142,8 +149,14 @@ def _walk_children(key: str, value: Any, walk: Any) -> Any:
         return {k: walk(v) for k, v in value.items()}
     if key in ("allOf", "anyOf", "oneOf", "prefixItems") and isinstance(value, list):
         return [walk(v) for v in value]
-    if key in ("items", "additionalProperties", "contains", "propertyNames", "unevaluatedItems",
-               "unevaluatedProperties"):
+    if key in (
+        "items",
+        "additionalProperties",
+        "contains",
+        "propertyNames",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+    ):
         return walk(value)
     return value
 
@@ -239,7 +252,7 @@ class LLGuidanceMatcher:
 
     def rollback(self, num_steps: int = 1) -> None:
         tokens = sum(self._steps[-num_steps:]) if num_steps else 0
-        del self._steps[len(self._steps) - num_steps:]
+        del self._steps[len(self._steps) - num_steps :]
         self._terminated = False
         if tokens:
             self._matcher.rollback(tokens)
@@ -256,8 +269,11 @@ class LLGuidanceMatcher:
 def _llguidance_tokenizer(llg: Any, tokenizer_info: Any) -> Any:
     """An llguidance tokenizer from an xgrammar TokenizerInfo: the same tokens, so the same bitmask."""
     source = _TokenizerInfoVocabulary(tokenizer_info)
-    return llg.LLTokenizer(llg.TokenizerWrapper(source), n_vocab=tokenizer_info.vocab_size,
-                           eos_token=list(tokenizer_info.stop_token_ids))
+    return llg.LLTokenizer(
+        llg.TokenizerWrapper(source),
+        n_vocab=tokenizer_info.vocab_size,
+        eos_token=list(tokenizer_info.stop_token_ids),
+    )
 
 
 class _TokenizerInfoVocabulary:
@@ -283,7 +299,7 @@ class _TokenizerInfoVocabulary:
         i = 0
         while i < len(data):
             for n in range(min(self._longest, len(data) - i), 0, -1):
-                token = self._index.get(data[i:i + n])
+                token = self._index.get(data[i : i + n])
                 if token is not None:
                     out.append(token)
                     i += n

@@ -26,21 +26,57 @@ from liftinfer.engine.schema import json_pointer
 TYPE_FAMILIES: dict[str, frozenset[str]] = {
     "string": frozenset({"minLength", "maxLength", "pattern", "format"}),
     "number": frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}),
-    "array": frozenset({"items", "prefixItems", "minItems", "maxItems", "uniqueItems", "contains",
-                        "minContains", "maxContains", "unevaluatedItems"}),
-    "object": frozenset({"properties", "patternProperties", "additionalProperties", "required",
-                         "minProperties", "maxProperties", "propertyNames", "dependentRequired",
-                         "dependentSchemas", "unevaluatedProperties"}),
+    "array": frozenset(
+        {
+            "items",
+            "prefixItems",
+            "minItems",
+            "maxItems",
+            "uniqueItems",
+            "contains",
+            "minContains",
+            "maxContains",
+            "unevaluatedItems",
+        }
+    ),
+    "object": frozenset(
+        {
+            "properties",
+            "patternProperties",
+            "additionalProperties",
+            "required",
+            "minProperties",
+            "maxProperties",
+            "propertyNames",
+            "dependentRequired",
+            "dependentSchemas",
+            "unevaluatedProperties",
+        }
+    ),
 }
 FAMILY_OF = {k: family for family, keys in TYPE_FAMILIES.items() for k in keys}
 ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
 
 # Neither engine has a grammar for these: they relate parts of a value to each other or negate a schema.
-NO_GRAMMAR = frozenset({
-    "not", "if", "then", "else", "uniqueItems", "contains", "minContains", "maxContains",
-    "dependentRequired", "dependentSchemas", "propertyNames", "unevaluatedItems", "unevaluatedProperties",
-    "$dynamicRef", "$recursiveRef",
-})
+NO_GRAMMAR = frozenset(
+    {
+        "not",
+        "if",
+        "then",
+        "else",
+        "uniqueItems",
+        "contains",
+        "minContains",
+        "maxContains",
+        "dependentRequired",
+        "dependentSchemas",
+        "propertyNames",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "$dynamicRef",
+        "$recursiveRef",
+    }
+)
 # Regex features that no engine's regex-to-grammar converter handles (ECMAScript has them, automata don't).
 _UNSUPPORTED_REGEX = re.compile(r"\(\?<?[=!]|\\[1-9]|\\k<")
 _NEEDS_JSON_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
@@ -68,16 +104,30 @@ class EngineProfile:
 
 XGRAMMAR = EngineProfile(
     name="xgrammar",
-    formats=frozenset({"duration", "email", "hostname", "ipv4", "ipv6", "uri", "uri-reference", "uuid",
-                       "uri-template", "json-pointer", "relative-json-pointer"}),
+    formats=frozenset(
+        {
+            "duration",
+            "email",
+            "hostname",
+            "ipv4",
+            "ipv6",
+            "uri",
+            "uri-reference",
+            "uuid",
+            "uri-template",
+            "json-pointer",
+            "relative-json-pointer",
+        }
+    ),
     needs_single_type=True,
     anchored_patterns_only=True,
     plain_keys_only=True,
     one_string_constraint=True,
     # its regex converter accepts "a01Z" for ^a0(?:\.[0-9]+)?Z$, so no pattern is exact there
     # and its length-limited strings refuse escapes ("\\n" in a string with a minLength)
-    unexact=frozenset({"allOf", "pattern", "patternProperties", "minProperties", "maxProperties", "minLength",
-                       "maxLength"}),
+    unexact=frozenset(
+        {"allOf", "pattern", "patternProperties", "minProperties", "maxProperties", "minLength", "maxLength"}
+    ),
     multiple_of_integers_only=True,
 )
 LLGUIDANCE = EngineProfile(
@@ -102,21 +152,27 @@ class Relaxed:
         return not self.validation_only
 
     def report(self) -> dict[str, Any]:
-        return {"engine": self.engine, "grammar": sorted(self.grammar),
-                "validation_only": sorted(self.validation_only)}
+        return {
+            "engine": self.engine,
+            "grammar": sorted(self.grammar),
+            "validation_only": sorted(self.validation_only),
+        }
 
 
 def relax(schema: Any, profile: EngineProfile, checked_formats: frozenset[str]) -> Relaxed:
     """Walk a normalised schema with one engine's profile (``checked_formats``: what validation checks)."""
     result = Relaxed(profile.name, None)
-    walker = _Walker(profile, result, checked_formats, schema.get("$defs", {}) if isinstance(schema, dict) else {})
+    walker = _Walker(
+        profile, result, checked_formats, schema.get("$defs", {}) if isinstance(schema, dict) else {}
+    )
     result.schema = walker.node(schema, ())
     return result
 
 
 class _Walker:
-    def __init__(self, profile: EngineProfile, result: Relaxed, checked_formats: frozenset[str],
-                 defs: dict[str, Any]) -> None:
+    def __init__(
+        self, profile: EngineProfile, result: Relaxed, checked_formats: frozenset[str], defs: dict[str, Any]
+    ) -> None:
         self.profile = profile
         self.result = result
         self.checked_formats = checked_formats
@@ -163,9 +219,8 @@ class _Walker:
         """'grammar' (exact), 'relax' (validation only) or 'annotation' (constrains nothing here)."""
         if _trivial(node, key, value):
             return "annotation"
-        if key == "format":
-            if value not in self.profile.formats:
-                return "relax" if value in self.checked_formats else "annotation"
+        if key == "format" and value not in self.profile.formats:
+            return "relax" if value in self.checked_formats else "annotation"
         if self.profile.one_string_constraint and key in _STRING_CONSTRAINTS:
             kept = next(k for k in _STRING_CONSTRAINTS if k in node)
             if _STRING_CONSTRAINTS[key] != _STRING_CONSTRAINTS[kept]:
@@ -176,8 +231,11 @@ class _Walker:
             return "grammar" if provably_disjoint(value, self.defs) else "relax"
         if key in ("pattern", "patternProperties") and not self._patterns_exact(node, key, value):
             return "relax"
-        if key == "multipleOf" and self.profile.multiple_of_integers_only and not (
-                _types(node) == {"integer"} and isinstance(value, int)):
+        if (
+            key == "multipleOf"
+            and self.profile.multiple_of_integers_only
+            and not (_types(node) == {"integer"} and isinstance(value, int))
+        ):
             return "relax"
         if key in ("minProperties", "maxProperties") and self.profile.property_counts_need_required:
             listed = set(node.get("properties") or {})
@@ -211,8 +269,21 @@ class _Walker:
 
 # What xgrammar keeps of a string's constraints, first present wins (the lengths go together).
 _STRING_CONSTRAINTS = {"pattern": 0, "format": 1, "minLength": 2, "maxLength": 2}
-_SIMPLE = frozenset({"$ref", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$dynamicRef",
-                     "$recursiveRef", "dependentSchemas"})
+_SIMPLE = frozenset(
+    {
+        "$ref",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "$dynamicRef",
+        "$recursiveRef",
+        "dependentSchemas",
+    }
+)
 
 
 def _narrow_enum(node: dict[str, Any]) -> Any:
@@ -242,8 +313,10 @@ def _narrow_enum(node: dict[str, Any]) -> Any:
 # T and Z), written as regular expressions: engines' own format grammars accept February 31st.
 _YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"
 _LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
-_MONTH_DAY = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
-              r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+_MONTH_DAY = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
 _DATE = rf"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
 _TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 CALENDAR_PATTERNS = {"date": f"^{_DATE}$", "time": f"^{_TIME}$", "date-time": f"^{_DATE}[Tt]{_TIME}$"}
@@ -268,7 +341,7 @@ def _types(node: dict[str, Any]) -> set[str]:
 def _trivial(node: dict[str, Any], key: str, value: Any) -> bool:
     """Keywords that cannot reject anything where they stand."""
     if key in ("if", "then", "else"):
-        return key == "if" and not ({"then", "else"} & set(node)) or key != "if" and "if" not in node
+        return (key == "if" and not ({"then", "else"} & set(node))) or (key != "if" and "if" not in node)
     if key in ("minContains", "maxContains"):
         return "contains" not in node
     if key == "uniqueItems":
@@ -313,7 +386,7 @@ def provably_disjoint(branches: Any, defs: dict[str, Any]) -> bool:
     if not isinstance(branches, list):
         return False
     shapes = [_shape(b, defs, 0) for b in branches]
-    return all(_disjoint(a, b) for i, a in enumerate(shapes) for b in shapes[i + 1:])
+    return all(_disjoint(a, b) for i, a in enumerate(shapes) for b in shapes[i + 1 :])
 
 
 @dataclass
@@ -345,8 +418,9 @@ def _shape(schema: Any, defs: dict[str, Any], depth: int) -> _Shape:
         shape.values = list(schema["enum"])
     if shape.values is not None and shape.types is None:
         shape.types = frozenset(_json_type(v) for v in shape.values) | (
-            {"number"} if any(_json_type(v) == "integer" for v in shape.values) else set())
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+            {"number"} if any(_json_type(v) == "integer" for v in shape.values) else set()
+        )
+    props: dict[str, Any] = schema["properties"] if isinstance(schema.get("properties"), dict) else {}
     for name in schema.get("required") or []:
         sub = _shape(props.get(name), defs, depth + 1) if name in props else _Shape()
         if sub.values is not None:
@@ -359,7 +433,11 @@ def _disjoint(a: _Shape, b: _Shape) -> bool:
         return True
     if a.types is not None and b.types is not None and not (a.types & b.types):
         return True
-    if a.values is not None and b.values is not None and not any(_same(x, y) for x in a.values for y in b.values):
+    if (
+        a.values is not None
+        and b.values is not None
+        and not any(_same(x, y) for x in a.values for y in b.values)
+    ):
         return True
     for name, values in a.tags.items():
         other = b.tags.get(name)
