@@ -108,7 +108,7 @@ def print_table(result: dict[str, Any]) -> None:
                 value = f"{value} ({value / summary['schemas']:.1%})"
             cells.append(str(value))
         table.add_row(*cells)
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=max(Console().width, 150))
     console.print(table)
     e2e = result["liftinfer"].get("end_to_end")
     if e2e:
