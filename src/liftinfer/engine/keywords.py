@@ -55,7 +55,6 @@ TYPE_FAMILIES: dict[str, frozenset[str]] = {
     ),
 }
 FAMILY_OF = {k: family for family, keys in TYPE_FAMILIES.items() for k in keys}
-ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
 
 # Neither engine has a grammar for these: they relate parts of a value to each other or negate a schema.
 NO_GRAMMAR = frozenset(
