@@ -106,3 +106,15 @@ def test_date_time_pattern_agrees_with_the_validator(value):
     assert bool(re.fullmatch(CALENDAR_PATTERNS["date-time"][1:-1], value)) == checker.conforms(
         value, "date-time"
     )
+
+
+def test_generation_closes_objects_the_schema_leaves_open_but_not_merged_ones():
+    from liftinfer.engine.keywords import close_objects
+
+    schema = {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {}}}}}
+    closed = close_objects(schema)
+    assert closed["additionalProperties"] is False
+    assert closed["properties"]["a"]["additionalProperties"] is False
+    merged = {"allOf": [{"$ref": "#/$defs/base"}, {"properties": {"b": {}}}],
+              "$defs": {"base": {"properties": {"a": {}}}}}
+    assert close_objects(merged) == merged  # closing either branch would forbid the other's property

@@ -38,6 +38,12 @@ import click
     "keywords); by default the relaxed build is checked and the strict "
     "counts are derived from it",
 )
+@click.option(
+    "--closed-objects",
+    is_flag=True,
+    help="close objects the schema leaves open, as generation does; by default the JSON Schema grammar "
+    "(extra properties allowed where the schema allows them) is checked",
+)
 @click.option("--compile-timeout", type=float, default=10.0, show_default=True, help="seconds per schema")
 @click.option("--limit", type=int, help="only the first N schemas")
 @click.option("--model", default=None, help="whose tokenizer to compile for (default: the engine's model)")
@@ -58,6 +64,7 @@ def conformance(
     output_path: Path | None,
     baseline: bool,
     strict: bool,
+    closed_objects: bool,
     compile_timeout: float,
     limit: int | None,
     model: str | None,
@@ -74,7 +81,9 @@ def conformance(
     from liftinfer.conformance.report import print_table
     from liftinfer.conformance.runner import Setup
 
-    setup = Setup(vocabulary=vocabulary, compile_timeout_s=compile_timeout, strict=strict)
+    setup = Setup(
+        vocabulary=vocabulary, compile_timeout_s=compile_timeout, strict=strict, closed_objects=closed_objects
+    )
     if vocabulary == "model":
         setup.tokenizer_dir, setup.vocab_size = _tokenizer(model, cache_dir)
     result, rows = run_conformance(

@@ -38,6 +38,7 @@ class Setup:
     compile_timeout_s: float = 10.0
     budget: int = DEFAULT_BUDGET
     strict: bool = False
+    closed_objects: bool = False  # generation's default is True; conformance measures JSON Schema's grammar
 
 
 def tokenizer_info(setup: Setup) -> Any:
@@ -61,7 +62,11 @@ class LiftinferSubject:
 
         self.setup = setup
         self.builder = ConstraintBuilder(
-            info, cache_bytes=0, compile_timeout_s=setup.compile_timeout_s, compile_workers=1
+            info,
+            cache_bytes=0,
+            compile_timeout_s=setup.compile_timeout_s,
+            compile_workers=1,
+            closed_objects=setup.closed_objects,
         )
 
     def check(self, case: Case) -> dict[str, Any]:

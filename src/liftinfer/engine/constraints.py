@@ -191,6 +191,7 @@ class _Entry:
     view: keywords.Relaxed
     grammar: Any
     validator: Any
+    grammar_schema: Any = None
 
 
 class ConstraintBuilder:
@@ -210,11 +211,15 @@ class ConstraintBuilder:
         compile_timeout_s: float = 10.0,
         compact: bool = True,
         compile_workers: int = 2,
+        closed_objects: bool = True,
         engines: tuple[str, ...] = ENGINE_ORDER,
     ) -> None:
         self.cache = GrammarCache(cache_bytes)
         self.compile_timeout_s = compile_timeout_s
         self.compact = compact
+        # Generation closes objects the schema leaves open (see keywords.close_objects); conformance
+        # checks measure the open, JSON Schema grammar with closed_objects=False.
+        self.closed_objects = closed_objects
         self._engines: dict[str, Any] = {}
         if tokenizer_info is not None:
             available = make_engines(tokenizer_info)
@@ -232,7 +237,7 @@ class ConstraintBuilder:
         self._running_xgrammar = 0
 
     def key(self, schema: dict[str, Any]) -> str:
-        return schemas.schema_key(schema, compact=self.compact)
+        return schemas.schema_key(schema, compact=self.compact, closed_objects=self.closed_objects)
 
     def build(self, schema: dict[str, Any], *, strict: bool = True) -> Constraint:
         """Check the schema and return its constraint, compiled (or taken from the cache)."""
@@ -249,7 +254,7 @@ class ConstraintBuilder:
         return Constraint(schema=schema, key=key, grammar=entry.grammar, cache_hit=hit,
                           compile_ms=(time.perf_counter() - start) * 1000,
                           enforcement=entry.view.report(), engine=entry.view.engine,
-                          grammar_schema=entry.view.schema, _validator=entry.validator,
+                          grammar_schema=entry.grammar_schema, _validator=entry.validator,
                           _engine_impl=self._engines.get(entry.view.engine))
 
     def _plan(self, key: str, schema: dict[str, Any]) -> Plan:
@@ -292,9 +297,12 @@ class ConstraintBuilder:
         found = self._plan(key, schema)
         validator = make_validator(schema)
         if not self._engines:
-            return _Entry(found.best, None, validator)
+            return _Entry(found.best, None, validator, self._grammar_schema(found.best))
         view, grammar = self._compile_first(found.candidates, deadline)
-        return _Entry(view, grammar, validator)
+        return _Entry(view, grammar, validator, self._grammar_schema(view))
+
+    def _grammar_schema(self, view: keywords.Relaxed) -> Any:
+        return keywords.close_objects(view.schema) if self.closed_objects else view.schema
 
     def _compile_first(self, candidates: list[keywords.Relaxed], deadline: float) -> tuple[Any, Any]:
         """Compile with the best engine that manages; fall back to the next on refusal, size or time."""
@@ -308,7 +316,7 @@ class ConstraintBuilder:
                 if isinstance(engine, XGrammarEngine):
                     grammar = self._compile_xgrammar(engine, view, deadline, fallback is not None)
                 else:
-                    grammar = engine.compile(view.schema, compact=self.compact)
+                    grammar = engine.compile(self._grammar_schema(view), compact=self.compact)
             except GrammarRefused as exc:
                 refusals.append((view.engine, str(exc)))
                 continue
@@ -317,9 +325,10 @@ class ConstraintBuilder:
 
     def _compile_xgrammar(self, engine: XGrammarEngine, view: keywords.Relaxed, deadline: float,
                           can_fall_back: bool) -> Any:
-        if can_fall_back and engine.grammar_size(view.schema, compact=self.compact) > XGRAMMAR_MAX_EBNF_CHARS:
+        schema = self._grammar_schema(view)
+        if can_fall_back and engine.grammar_size(schema, compact=self.compact) > XGRAMMAR_MAX_EBNF_CHARS:
             raise GrammarRefused("the grammar is too large to compile in time")
-        future = self._xgrammar_pool.submit(engine.compile, view.schema, compact=self.compact)
+        future = self._xgrammar_pool.submit(engine.compile, schema, compact=self.compact)
         with self._lock:
             self._running_xgrammar += 1
         future.add_done_callback(self._xgrammar_done)

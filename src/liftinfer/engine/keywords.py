@@ -466,3 +466,84 @@ def _same(x: Any, y: Any) -> bool:
     if isinstance(x, bool) or isinstance(y, bool):
         return type(x) is type(y) and x == y
     return bool(x == y)
+
+
+# ---- closed objects: what a model may add to an object the schema leaves open -------------------------
+
+_OPEN_ENDED = ("additionalProperties", "patternProperties", "unevaluatedProperties", "allOf", "anyOf",
+               "oneOf", "$ref", "dependentSchemas", "if")
+
+
+def close_objects(schema: Any) -> Any:
+    """The grammar schema with no properties beyond the declared ones where the schema leaves it open.
+
+    Every value this grammar allows still validates (it is a subset); it keeps a small model from adding
+    keys until it runs out of tokens. Objects merged through ``allOf`` stay open: closing one branch would
+    forbid the properties another declares.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    merged = _allof_targets(schema)
+    defs = {name: _close(body, name in merged) for name, body in (schema.get("$defs") or {}).items()}
+    closed = _close({k: v for k, v in schema.items() if k != "$defs"}, False)
+    return {**closed, "$defs": defs} if defs and isinstance(closed, dict) else closed
+
+
+def _close(node: Any, in_all_of: bool) -> Any:
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "dependentSchemas") and isinstance(value, dict):
+            out[key] = {k: _close(v, False) for k, v in value.items()}
+        elif key in ("anyOf", "oneOf", "prefixItems") and isinstance(value, list):
+            out[key] = [_close(v, False) for v in value]
+        elif key == "allOf" and isinstance(value, list):
+            out[key] = [_close(v, True) for v in value]
+        elif key in ("items", "additionalProperties", "not", "if", "then", "else", "contains"):
+            out[key] = _close(value, False)
+        else:
+            out[key] = value
+    if isinstance(node.get("properties"), dict) and not in_all_of and not set(_OPEN_ENDED) & set(node):
+        out["additionalProperties"] = False
+    return out
+
+
+def _allof_targets(schema: dict[str, Any]) -> set[str]:
+    """Names of $defs reached from an allOf branch (through $refs): they are merged, so stay open."""
+    found: set[str] = set()
+    defs = schema.get("$defs") or {}
+
+    def refs_in(node: Any, into: set[str]) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                into.add(ref.removeprefix("#/$defs/"))
+            for value in node.values():
+                refs_in(value, into)
+        elif isinstance(node, list):
+            for value in node:
+                refs_in(value, into)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for branch in node.get("allOf") or []:
+                if isinstance(branch, dict) and isinstance(branch.get("$ref"), str):
+                    found.add(branch["$ref"].removeprefix("#/$defs/"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    todo = list(found)
+    while todo:  # a merged definition's own $refs in place are merged too
+        body = defs.get(todo.pop())
+        if isinstance(body, dict) and isinstance(body.get("$ref"), str):
+            name = body["$ref"].removeprefix("#/$defs/")
+            if name not in found:
+                found.add(name)
+                todo.append(name)
+    return found
+
