@@ -119,7 +119,8 @@ def test_llguidance_masks_match_with_the_real_tokenizer(model_cache_dir):
         },
         "required": ["name", "tags"],
     }
-    ours = ConstraintBuilder(info, engines=("llguidance",)).build(schema).matcher()
+    builder = ConstraintBuilder(info, engines=("llguidance",), closed_objects=False, compile_timeout_s=120)
+    ours = builder.build(schema).matcher()
     grammar = llguidance.LLMatcher.grammar_from_json_schema(
         schema, overrides={"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
     )
