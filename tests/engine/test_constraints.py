@@ -81,9 +81,7 @@ def tokenizer_info():
 
 
 def accepts(constraint, text):
-    import xgrammar as xgr
-
-    matcher = xgr.GrammarMatcher(constraint.grammar)
+    matcher = constraint.matcher()
     return matcher.accept_string(text) and matcher.is_completed()
 
 
@@ -107,8 +105,8 @@ def test_any_whitespace_when_compact_is_off(tokenizer_info):
 def test_concurrent_builds_of_one_schema_compile_once(tokenizer_info):
     builder = ConstraintBuilder(tokenizer_info)
     calls = []
-    original = builder._compile
-    builder._compile = lambda schema: (calls.append(1), time.sleep(0.2), original(schema))[2]
+    original = builder._compile_first
+    builder._compile_first = lambda *args: (calls.append(1), time.sleep(0.2), original(*args))[2]
     threads = [threading.Thread(target=builder.build, args=(PERSON,)) for _ in range(8)]
     for t in threads:
         t.start()
@@ -122,7 +120,7 @@ def test_concurrent_builds_of_one_schema_compile_once(tokenizer_info):
 def test_compilation_over_the_time_limit_is_refused_and_remembered(tokenizer_info):
     builder = ConstraintBuilder(tokenizer_info, compile_timeout_s=0.1)
     release = threading.Event()
-    builder._compile = lambda schema: release.wait(5)
+    builder._compile_first = lambda *args: release.wait(5)
     start = time.perf_counter()
     with pytest.raises(SchemaTooComplex, match=r"0\.1 s limit"):
         builder.build(PERSON)
@@ -140,3 +138,38 @@ def test_compilation_over_the_time_limit_is_refused_and_remembered(tokenizer_inf
 def test_bad_schemas_never_reach_a_grammar(tokenizer_info, schema, error):
     with pytest.raises(error):
         ConstraintBuilder(tokenizer_info).build(schema)
+
+
+def test_strict_refusal_names_the_keyword_and_where_it_is():
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "uniqueItems": True}}}
+    with pytest.raises(UnsupportedSchema) as info:
+        ConstraintBuilder(None).build(schema)
+    assert info.value.status == 422
+    assert "'uniqueItems'" in info.value.message and "/properties/tags/uniqueItems" in info.value.message
+
+
+def test_enforcement_names_the_engine_even_without_a_tokenizer():
+    builder = ConstraintBuilder(None)
+    plain = builder.build({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]})
+    assert plain.engine == "xgrammar" and plain.enforcement["engine"] == "xgrammar"
+    # xgrammar lets a pattern's neighbours go; llguidance enforces them: the backend is told to use it
+    patterned = builder.build({"type": "string", "pattern": "^[a-z]+$", "maxLength": 5})
+    assert patterned.engine == "llguidance" and patterned.enforcement["validation_only"] == []
+    assert patterned.grammar_schema == {"type": "string", "pattern": "^[a-z]+$", "maxLength": 5}
+
+
+def test_older_drafts_are_validated_as_their_draft_with_every_known_format():
+    schema = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
+              "properties": {"born": {"type": "string", "format": "date"},
+                             "n": {"type": "integer", "maximum": 3, "exclusiveMaximum": True}}}
+    constraint = ConstraintBuilder(None).build(schema)
+    assert constraint.verify('{"born":"2024-02-29","n":2}', "stop")["n"] == 2
+    with pytest.raises(OutputInvalid):
+        constraint.verify('{"born":"2023-02-29"}', "stop")  # no such day: draft-04 never named "date"
+    with pytest.raises(OutputInvalid):
+        constraint.verify('{"n":3}', "stop")
+
+
+def test_patterns_validation_cannot_run_are_refused():
+    with pytest.raises(SchemaError, match="validation cannot check"):
+        ConstraintBuilder(None).build({"type": "string", "pattern": "\\p{Letter}+"})

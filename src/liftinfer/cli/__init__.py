@@ -46,9 +46,9 @@ def cli() -> None:
 
 
 def _add_builtin_commands() -> None:
-    from liftinfer.cli import bench, cache, deploy, generate, plugins, serve, warmup
+    from liftinfer.cli import bench, cache, conformance, deploy, generate, plugins, serve, warmup
 
-    for module in (serve, generate, warmup, deploy, plugins, bench, cache):
+    for module in (serve, generate, warmup, deploy, plugins, bench, cache, conformance):
         for command in module.COMMANDS:
             cli.add_command(command)
 

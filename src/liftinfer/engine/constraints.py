@@ -1,7 +1,10 @@
-"""From a JSON Schema to an enforced constraint: checks, grammar compilation with a time limit, one cache.
+"""From a JSON Schema to an enforced constraint: checks, a grammar engine chosen per schema, one cache.
 
-``ConstraintBuilder.build(schema, strict=...)`` returns a ``Constraint`` that carries the compiled grammar
-(when the backend decodes with xgrammar itself), the jsonschema validator that checks every output, and the
+``ConstraintBuilder.build(schema, strict=...)`` checks the schema, rewrites it to one dialect
+(:mod:`~liftinfer.engine.drafts`), asks each grammar engine's profile what it would enforce exactly
+(:mod:`~liftinfer.engine.keywords`), and compiles with the first engine that is exact -- xgrammar where it
+is, llguidance otherwise (:mod:`~liftinfer.engine.grammars`). The ``Constraint`` carries the grammar, the
+jsonschema validator (for the user's original schema, in its own draft) that checks every output, and the
 report of which keywords the grammar enforces and which only validation does.
 """
 
@@ -15,9 +18,17 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from liftinfer.engine import drafts, keywords
 from liftinfer.engine import schema as schemas
+from liftinfer.engine.grammars import (
+    COMPACT_SEPARATORS,
+    ENGINE_ORDER,
+    GrammarRefused,
+    XGrammarEngine,
+    import_xgrammar,
+    make_engines,
+)
 from liftinfer.errors import (
-    MissingDependency,
     OutputInvalid,
     SchemaError,
     SchemaTooComplex,
@@ -25,14 +36,12 @@ from liftinfer.errors import (
     UnsupportedSchema,
 )
 
-# Keywords xgrammar's JSON-schema converter does not enforce while decoding: outputs are still validated,
-# but strict requests that use them are refused.
-GRAMMAR_UNENFORCED = frozenset({
-    "not", "if", "then", "else", "uniqueItems", "contains", "minContains", "maxContains", "multipleOf",
-    "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedProperties", "unevaluatedItems",
-})
+__all__ = ["COMPACT_SEPARATORS", "Constraint", "ConstraintBuilder", "GrammarCache", "Plan",
+           "allocate_bitmask", "apply_bitmask", "check", "import_xgrammar", "make_validator", "plan"]
 
-COMPACT_SEPARATORS = (",", ":")
+# xgrammar's compile time grows with the EBNF it makes of a schema (tens of seconds past ~100k characters
+# on a 2-core box); past this size llguidance, which compiles lazily, gets the schema when it is as exact.
+XGRAMMAR_MAX_EBNF_CHARS = 40_000
 
 
 class GrammarCache:
@@ -85,15 +94,24 @@ class GrammarCache:
 
 @dataclass
 class Constraint:
-    """A checked schema, its compiled grammar (if any) and the validator every output goes through."""
+    """A checked schema, its compiled grammar (if any) and the validator every output goes through.
+
+    ``engine`` names the grammar engine that enforces it ("xgrammar" or "llguidance", also where the
+    backend compiles its own grammar, like vLLM); ``grammar_schema`` is the schema that engine compiles
+    (normalised, with what it cannot enforce relaxed); ``enforcement`` says which keywords the grammar
+    enforces and which only validation does.
+    """
 
     schema: dict[str, Any]
     key: str
     grammar: Any = None
     compile_ms: float = 0.0
     cache_hit: bool = False
-    enforcement: dict[str, list[str]] = field(default_factory=dict)
+    enforcement: dict[str, Any] = field(default_factory=dict)
+    engine: str = "xgrammar"
+    grammar_schema: Any = None
     _validator: Any = None
+    _engine_impl: Any = None
 
     def verify(self, text: str, finish_reason: str) -> Any:
         """Parse and validate one output; raise OutputInvalid (naming finish_reason) if it does not conform."""
@@ -118,11 +136,11 @@ class Constraint:
 
     def matcher(self) -> Any:
         """A fresh matcher for one sequence, with ``fill_next_token_bitmask(bitmask, index)``,
-        ``accept_token(token_id) -> bool`` and ``is_terminated()``; use with :func:`allocate_bitmask`
-        and :func:`apply_bitmask`."""
-        if self.grammar is None:
+        ``accept_token(token_id) -> bool`` and ``is_terminated()`` (plus ``accept_string``, ``rollback``
+        and ``is_completed``); use with :func:`allocate_bitmask` and :func:`apply_bitmask`."""
+        if self.grammar is None or self._engine_impl is None:
             raise RuntimeError("this constraint was built without a tokenizer: it has no grammar to match")
-        return import_xgrammar().GrammarMatcher(self.grammar)
+        return self._engine_impl.matcher(self.grammar)
 
     @property
     def validator(self) -> Any:
@@ -132,19 +150,56 @@ class Constraint:
 
 
 @dataclass
-class _Entry:
-    """What the cache keeps per canonical schema: the check's report and the compiled grammar."""
+class Plan:
+    """A checked schema and each grammar engine's view of it, best first."""
 
-    enforcement: dict[str, list[str]]
+    draft: str
+    candidates: list[keywords.Relaxed]
+
+    @property
+    def best(self) -> keywords.Relaxed:
+        return self.candidates[0]
+
+
+def plan(schema: dict[str, Any], engines: tuple[str, ...] = ENGINE_ORDER) -> Plan:
+    """Check a schema and rank the grammar engines by how much of it each enforces exactly."""
+    if schema is False:
+        raise UnsatisfiableSchema("schema is `false`: no value satisfies it")
+    if schema is True:
+        schema = {}
+    schemas.check_meta_schema(schema)
+    schemas.check_refs(schema)
+    schemas.check_satisfiable(schema)
+    schemas.check_patterns(schema)
+    normalised = drafts.normalise(schema)
+    checked = frozenset(make_validator(schema).format_checker.checkers)
+    views = [keywords.relax(normalised.schema, keywords.PROFILES[name], checked) for name in engines]
+    order = {name: i for i, name in enumerate(engines)}
+    views.sort(key=lambda v: (sum(len(p) for p in v.validation_only.values()), order[v.engine]))
+    return Plan(normalised.draft, views)
+
+
+def check(schema: dict[str, Any]) -> dict[str, Any]:
+    """Check a schema; the best engine's report of what its grammar enforces and what only validation does."""
+    return plan(schema).best.report()
+
+
+@dataclass
+class _Entry:
+    """What the cache keeps per canonical schema: the engine's view, its compiled grammar, the validator."""
+
+    view: keywords.Relaxed
     grammar: Any
     validator: Any
+    grammar_schema: Any = None
 
 
 class ConstraintBuilder:
-    """Checks schemas and compiles them with xgrammar, once per canonical schema, within a time limit.
+    """Checks schemas and compiles them, once per canonical schema, within a time limit.
 
-    ``tokenizer_info`` is an ``xgrammar.TokenizerInfo``; without one (a backend that compiles grammars
-    itself, like vLLM) the builder checks schemas and validates outputs but compiles nothing. A cache hit
+    ``tokenizer_info`` is an ``xgrammar.TokenizerInfo``; llguidance's tokenizer is made from it, so both
+    engines mask the same vocabulary. Without one (a backend that compiles grammars itself, like vLLM)
+    the builder checks schemas, picks the engine and validates outputs but compiles nothing. A cache hit
     skips both the checks and the compilation.
     """
 
@@ -156,22 +211,33 @@ class ConstraintBuilder:
         compile_timeout_s: float = 10.0,
         compact: bool = True,
         compile_workers: int = 2,
+        closed_objects: bool = True,
+        engines: tuple[str, ...] = ENGINE_ORDER,
     ) -> None:
         self.cache = GrammarCache(cache_bytes)
         self.compile_timeout_s = compile_timeout_s
         self.compact = compact
-        self._compiler = None
+        # Generation closes objects the schema leaves open (see keywords.close_objects); conformance
+        # checks measure the open, JSON Schema grammar with closed_objects=False.
+        self.closed_objects = closed_objects
+        self._engines: dict[str, Any] = {}
         if tokenizer_info is not None:
-            xgr = import_xgrammar()
-            self._compiler = xgr.GrammarCompiler(tokenizer_info, cache_enabled=False)
+            available = make_engines(tokenizer_info)
+            self._engines = {name: available[name] for name in engines if name in available}
+        self.engine_names = tuple(self._engines) if self._engines else engines
         # A runaway compilation cannot be interrupted; bounded workers keep it from taking the process.
         self._pool = cf.ThreadPoolExecutor(compile_workers, thread_name_prefix="liftinfer-compile")
+        # xgrammar compiles in its own pool: when it runs past its share of the limit the schema goes to
+        # llguidance, and a pool full of runaways sends every schema there rather than block.
+        self._xgrammar_pool = cf.ThreadPoolExecutor(compile_workers, thread_name_prefix="liftinfer-xgrammar")
         self._inflight: dict[str, cf.Future[_Entry]] = {}
         self._too_slow: OrderedDict[str, None] = OrderedDict()
+        self._plans: OrderedDict[str, Plan] = OrderedDict()
         self._lock = threading.Lock()
+        self._running_xgrammar = 0
 
     def key(self, schema: dict[str, Any]) -> str:
-        return schemas.schema_key(schema, compact=self.compact)
+        return schemas.schema_key(schema, compact=self.compact, closed_objects=self.closed_objects)
 
     def build(self, schema: dict[str, Any], *, strict: bool = True) -> Constraint:
         """Check the schema and return its constraint, compiled (or taken from the cache)."""
@@ -180,17 +246,27 @@ class ConstraintBuilder:
         entry = self.cache.get(key)
         hit = entry is not None
         if entry is None:
+            if strict:
+                _refuse_unless_exact(self._plan(key, schema).best)
             entry = self._entry(key, schema)
-        relaxed = entry.enforcement["validation_only"]
-        if strict and relaxed:
-            raise UnsupportedSchema(
-                f"schema uses {', '.join(repr(k) for k in relaxed)}, which no grammar enforces while "
-                'decoding; send "strict": false to generate anyway and validate the output afterwards',
-                details={"keywords": relaxed},
-            )
+        if strict:
+            _refuse_unless_exact(entry.view)
         return Constraint(schema=schema, key=key, grammar=entry.grammar, cache_hit=hit,
                           compile_ms=(time.perf_counter() - start) * 1000,
-                          enforcement=entry.enforcement, _validator=entry.validator)
+                          enforcement=entry.view.report(), engine=entry.view.engine,
+                          grammar_schema=entry.grammar_schema, _validator=entry.validator,
+                          _engine_impl=self._engines.get(entry.view.engine))
+
+    def _plan(self, key: str, schema: dict[str, Any]) -> Plan:
+        with self._lock:
+            found = self._plans.get(key)
+        if found is None:
+            found = plan(schema, self.engine_names)
+            with self._lock:
+                self._plans[key] = found
+                while len(self._plans) > 1024:
+                    self._plans.popitem(last=False)
+        return found
 
     def _entry(self, key: str, schema: dict[str, Any]) -> _Entry:
         if key in self._too_slow:
@@ -199,7 +275,7 @@ class ConstraintBuilder:
             future = self._inflight.get(key)
             started = future is None
             if future is None:  # one compilation per schema, however many requests wait for it
-                future = self._pool.submit(self._make, schema)
+                future = self._pool.submit(self._make, key, schema, time.monotonic() + self.compile_timeout_s)
                 self._inflight[key] = future
         if started:  # outside the lock: the callback runs at once if the compilation already ended
             future.add_done_callback(lambda _f: self._forget(key))
@@ -217,10 +293,60 @@ class ConstraintBuilder:
         self.cache.put(key, entry, size)
         return entry
 
-    def _make(self, schema: dict[str, Any]) -> _Entry:
-        enforcement = check(schema)
-        grammar = self._compile(schema) if self._compiler is not None else None
-        return _Entry(enforcement, grammar, make_validator(schema))
+    def _make(self, key: str, schema: dict[str, Any], deadline: float) -> _Entry:
+        found = self._plan(key, schema)
+        validator = make_validator(schema)
+        if not self._engines:
+            return _Entry(found.best, None, validator, self._grammar_schema(found.best))
+        view, grammar = self._compile_first(found.candidates, deadline)
+        return _Entry(view, grammar, validator, self._grammar_schema(view))
+
+    def _grammar_schema(self, view: keywords.Relaxed) -> Any:
+        return keywords.close_objects(view.schema) if self.closed_objects else view.schema
+
+    def _compile_first(self, candidates: list[keywords.Relaxed], deadline: float) -> tuple[Any, Any]:
+        """Compile with the best engine that manages; fall back to the next on refusal, size or time."""
+        refusals: list[tuple[str, str]] = []
+        usable = [c for c in candidates if c.engine in self._engines]
+        for i, view in enumerate(usable):
+            engine = self._engines[view.engine]
+            as_exact = [c for c in usable[i + 1:] if len(c.validation_only) <= len(view.validation_only)]
+            fallback = as_exact[0] if as_exact else None
+            try:
+                if isinstance(engine, XGrammarEngine):
+                    grammar = self._compile_xgrammar(engine, view, deadline, fallback is not None)
+                else:
+                    grammar = engine.compile(self._grammar_schema(view), compact=self.compact)
+            except GrammarRefused as exc:
+                refusals.append((view.engine, str(exc)))
+                continue
+            return view, grammar
+        raise _refusal_error(refusals)
+
+    def _compile_xgrammar(self, engine: XGrammarEngine, view: keywords.Relaxed, deadline: float,
+                          can_fall_back: bool) -> Any:
+        schema = self._grammar_schema(view)
+        if can_fall_back and engine.grammar_size(schema, compact=self.compact) > XGRAMMAR_MAX_EBNF_CHARS:
+            raise GrammarRefused("the grammar is too large to compile in time")
+        future = self._xgrammar_pool.submit(engine.compile, schema, compact=self.compact)
+        with self._lock:
+            self._running_xgrammar += 1
+        future.add_done_callback(self._xgrammar_done)
+        share = (deadline - time.monotonic()) * (0.5 if can_fall_back else 1.0)
+        try:
+            return future.result(timeout=max(share, 0.0))
+        except cf.TimeoutError:
+            raise GrammarRefused("compilation ran past its share of the time limit") from None
+
+    def _xgrammar_done(self, _future: Any) -> None:
+        with self._lock:
+            self._running_xgrammar -= 1
+
+    @property
+    def abandoned_compilations(self) -> int:
+        """xgrammar compilations still running after their request fell back or timed out."""
+        with self._lock:
+            return self._running_xgrammar
 
     def _forget(self, key: str) -> None:
         with self._lock:
@@ -232,53 +358,53 @@ class ConstraintBuilder:
             details={"limit_s": self.compile_timeout_s},
         )
 
-    def _compile(self, schema: dict[str, Any]) -> Any:
-        assert self._compiler is not None
-        options: dict[str, Any] = {"strict_mode": True}
-        if self.compact:
-            options.update(any_whitespace=False, separators=COMPACT_SEPARATORS)
-        try:
-            return self._compiler.compile_json_schema(json.dumps(schema), **options)
-        except RuntimeError as exc:
-            message = str(exc).strip().splitlines()[-1]
-            message = message.split(": ", 1)[1] if message.startswith("[") and ": " in message else message
-            if "cannot accept any value" in message or "greater than" in message or "must not be empty" in message:
-                raise UnsatisfiableSchema(f"schema is unsatisfiable: {message}") from None
-            raise SchemaError(f"schema cannot be compiled to a grammar: {message}") from None
-
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._xgrammar_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def check(schema: dict[str, Any]) -> dict[str, list[str]]:
-    """Check a schema; return which keywords the grammar enforces and which only validation does."""
-    schemas.check_meta_schema(schema)
-    schemas.check_refs(schema)
-    schemas.check_satisfiable(schema)
-    used = schemas.keywords_used(schema)
-    return {"grammar": sorted(used - GRAMMAR_UNENFORCED), "validation_only": sorted(used & GRAMMAR_UNENFORCED)}
+def _refuse_unless_exact(view: keywords.Relaxed) -> None:
+    if view.exact:
+        return
+    names = sorted(view.validation_only)
+    where = view.validation_only[names[0]][0]
+    raise UnsupportedSchema(
+        f"schema uses {', '.join(repr(k) for k in names)} (first at {where}), which no grammar enforces "
+        'while decoding; send "strict": false to generate anyway and validate the output afterwards',
+        details={"keywords": names, "at": {k: v[:5] for k, v in view.validation_only.items()}},
+    )
+
+
+def _refusal_error(refusals: list[tuple[str, str]]) -> SchemaError:
+    engine, message = refusals[0] if refusals else ("grammar", "no grammar engine is available")
+    if "cannot accept any value" in message or "greater than" in message or "must not be empty" in message:
+        return UnsatisfiableSchema(f"schema is unsatisfiable: {message}")
+    if all("time" in m or "too large" in m for _, m in refusals):
+        return SchemaTooComplex(f"schema's grammar is too complex: {message}")
+    return SchemaError(f"schema cannot be compiled to a grammar ({engine}): {message}",
+                       details={"engines": dict(refusals)})
 
 
 def make_validator(schema: dict[str, Any]) -> Any:
+    """The validator of the schema's own draft, asserting every format jsonschema knows.
+
+    A format a later draft defined means the same in an older schema ({"format": "date"} in a draft-04
+    schema still wants a date), so the 2020-12 checks apply too, under the draft's own where both have one.
+    """
+    from jsonschema import FormatChecker
     from jsonschema.validators import Draft202012Validator, validator_for
 
     cls = validator_for(schema, default=Draft202012Validator)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    checker = FormatChecker(())
+    checker.checkers = {**Draft202012Validator.FORMAT_CHECKER.checkers, **cls.FORMAT_CHECKER.checkers}
+    return cls(schema, format_checker=checker)
 
 
 def allocate_bitmask(batch: int, vocab_size: int) -> Any:
-    """A token bitmask for ``batch`` sequences (a torch int32 tensor, one bit per token)."""
+    """A token bitmask for ``batch`` sequences (a torch int32 tensor, one bit per token; both engines)."""
     return import_xgrammar().allocate_token_bitmask(batch, vocab_size)
 
 
 def apply_bitmask(logits: Any, bitmask: Any) -> None:
     """Set the logits of disallowed tokens to -inf, in place; rows of ``bitmask`` match rows of ``logits``."""
     import_xgrammar().apply_token_bitmask_inplace(logits, bitmask.to(logits.device))
-
-
-def import_xgrammar() -> Any:
-    try:
-        import xgrammar
-    except ImportError:
-        raise MissingDependency("xgrammar", "cpu", "Grammar-constrained decoding") from None
-    return xgrammar

@@ -138,9 +138,10 @@ class GenerateResult(BaseModel):
     backend: str
     grammar_cache_hit: bool = False
     attempts: int = 1
-    enforcement: dict[str, list[str]] = Field(
+    enforcement: dict[str, Any] = Field(
         default_factory=dict,
-        description="schema keywords enforced while decoding ('grammar') and only by validation afterwards",
+        description="the grammar engine ('engine'), the schema keywords it enforces while decoding ('grammar') "
+        "and those only validation afterwards enforces ('validation_only')",
     )
     parsed: BaseModel | None = Field(None, exclude=True, description="the pydantic instance, if one was given")
 

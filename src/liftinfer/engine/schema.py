@@ -172,3 +172,28 @@ def keywords_used(schema: Any) -> set[str]:
     for sub in iter_subschemas(schema):
         used.update(k for k in sub.schema if k not in ANNOTATIONS)
     return used
+
+
+def check_patterns(schema: Any) -> None:
+    """Raise SchemaError for a regex that validation (Python's ``re``, as jsonschema uses) cannot run.
+
+    ECMAScript has ``\\p{Letter}`` and friends; a pattern that cannot be checked after generation could
+    not be guaranteed, so it is refused rather than passed unchecked.
+    """
+    import re
+
+    for sub in iter_subschemas(schema):
+        pattern = sub.schema.get("pattern")
+        patterns = [(pattern, "pattern")] if isinstance(pattern, str) else []
+        props = sub.schema.get("patternProperties")
+        if isinstance(props, dict):
+            patterns += [(p, "patternProperties") for p in props]
+        for regex, keyword in patterns:
+            try:
+                re.compile(regex)
+            except re.error as exc:
+                where = f"{sub.pointer.rstrip('/')}/{keyword}"
+                raise SchemaError(
+                    f"{keyword} {regex!r} at {where} uses regex syntax that validation cannot check ({exc})",
+                    details={"path": where},
+                ) from None

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Schema conformance of liftinfer's constraint layer, with raw xgrammar measured in the same run.
+# Writes the summaries and per-schema rows under benchmarks/results/ and prints the tables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${LIFTINFER_DATA:-../shared/data}
+machine=${LIFTINFER_MACHINE:-"2-core CPU dev box"}
+for corpus in jsonschemabench-dev json-schema-test-suite/draft2020-12; do
+  name=$(basename "$corpus")
+  [ "$name" = draft2020-12 ] && name=json-schema-test-suite-draft2020-12
+  liftinfer conformance "$data/$corpus" --machine "$machine" \
+    --output "benchmarks/results/conformance-$name.json" \
+    --rows "benchmarks/results/conformance-$name-rows.jsonl"
+done

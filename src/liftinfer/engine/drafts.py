@@ -1,0 +1,317 @@
+"""One dialect for the grammar engines: any draft's schema rewritten to self-contained draft 2020-12.
+
+Users send draft-04 to 2020-12 schemas; the grammar engines understand one dialect, and each of them only
+some of its ``$ref`` forms. :func:`normalise` rewrites a schema so that both see the same thing the
+schema's own draft means:
+
+- keywords the schema's draft does not know are dropped (a validator ignores them too), as are
+  annotations (``title``, ``description``, ``default``...) and identifiers (``id``, ``$id``, ``$anchor``);
+- draft-04 boolean ``exclusiveMaximum``/``exclusiveMinimum`` become the numeric form;
+- array-form ``items`` and ``additionalItems`` (up to 2019-09) become ``prefixItems`` and ``items``;
+- ``dependencies`` (up to draft-07) becomes ``dependentRequired`` / ``dependentSchemas``;
+- keywords next to a ``$ref`` are dropped up to draft-07, where ``$ref`` overrides its siblings;
+- every local ``$ref`` (JSON pointer, ``$id``-relative, ``$anchor``) is resolved and its target hoisted
+  into the root's ``$defs``, so the engines only meet ``#/$defs/<name>``.
+
+A ``$ref`` cycle that never descends into the instance (``a`` is ``allOf: [b]``, ``b`` is ``$ref: a``)
+is refused: no validator or grammar can evaluate it. The result is only for the grammar engines:
+post-validation always uses the user's original schema with its own draft's validator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from liftinfer.engine.schema import json_pointer
+from liftinfer.errors import SchemaError, UnresolvableRef
+
+# Draft names as the validators' meta-schema URIs give them.
+_DRAFTS = ("draft-03", "draft-04", "draft-06", "draft-07", "2019-09", "2020-12")
+# Up to draft-07 ``$ref`` overrides every keyword beside it.
+REF_OVERRIDES_SIBLINGS = frozenset({"draft-03", "draft-04", "draft-06", "draft-07"})
+
+# Where subschemas sit (the same for every draft this module reads).
+SCHEMA_VALUED = (
+    "additionalProperties",
+    "contains",
+    "not",
+    "if",
+    "then",
+    "else",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
+SCHEMA_DICTS = ("properties", "patternProperties", "dependentSchemas")
+SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+# Keywords that keep their value as it is.
+VALUE_KEYWORDS = frozenset(
+    {
+        "type",
+        "enum",
+        "const",
+        "required",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "minContains",
+        "maxContains",
+        "minProperties",
+        "maxProperties",
+        "dependentRequired",
+        "$dynamicRef",
+        "$recursiveRef",
+    }
+)
+# Keywords that apply to the same instance as the schema holding them: a $ref cycle through only these
+# never reaches a smaller value.
+IN_PLACE = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas")
+
+
+@dataclass
+class Normalised:
+    """A schema rewritten for the grammar engines, and what the rewrite found on the way."""
+
+    schema: Any
+    draft: str
+    refs: int = 0
+    dropped: list[str] = field(default_factory=list)  # pointers of keywords the draft does not know
+
+
+def draft_of(schema: Any) -> tuple[str, Any]:
+    """The schema's draft name and its jsonschema validator class (2020-12 when ``$schema`` is absent)."""
+    from jsonschema.validators import Draft202012Validator, validator_for
+
+    cls = (
+        validator_for(schema, default=Draft202012Validator)
+        if isinstance(schema, dict)
+        else Draft202012Validator
+    )
+    uri = str(cls.META_SCHEMA.get("$schema", ""))
+    name = next((d for d in _DRAFTS if d in uri), "2020-12")
+    return name, cls
+
+
+def normalise(schema: Any) -> Normalised:
+    """Rewrite ``schema`` (any draft) to self-contained 2020-12 with every local ``$ref`` under ``$defs``."""
+    draft, cls = draft_of(schema)
+    if not isinstance(schema, dict):
+        return Normalised(schema, draft)
+    known = set(cls.VALIDATORS)
+    if "if" in known:  # jsonschema evaluates then/else inside its "if"
+        known |= {"then", "else"}
+    if "maximum" in known:  # draft-04 evaluates its boolean exclusiveMaximum inside maximum
+        known |= {"exclusiveMaximum", "exclusiveMinimum"}
+    if "contains" in known and draft in ("2019-09", "2020-12"):
+        known |= {"minContains", "maxContains"}
+    rewriter = _Rewriter(schema, draft, frozenset(known))
+    root = rewriter.rewrite(schema, rewriter.root_resolver, ())
+    if rewriter.defs:
+        if not isinstance(root, dict):  # pragma: no cover - a dict schema rewrites to a dict
+            root = {"allOf": [root]}
+        root = {**root, "$defs": rewriter.defs}
+        _refuse_in_place_cycles(root)
+    return Normalised(root, draft, rewriter.ref_count, rewriter.dropped)
+
+
+class _Rewriter:
+    def __init__(self, schema: dict[str, Any], draft: str, known: frozenset[str]) -> None:
+        from referencing import Registry
+        from referencing.jsonschema import DRAFT202012, specification_with
+
+        self.draft = draft
+        self.known = known
+        self.defs: dict[str, Any] = {}
+        self.names: dict[int, str] = {}  # id() of a target in the user's schema -> its name in $defs
+        self.ref_count = 0
+        self.dropped: list[str] = []
+        dialect = schema.get("$schema")
+        self.spec = (
+            specification_with(dialect, default=DRAFT202012) if isinstance(dialect, str) else DRAFT202012
+        )
+        resource = self.spec.create_resource(schema)
+        root_id = self.spec.id_of(schema)
+        self.root_uri = root_id if isinstance(root_id, str) and root_id else "urn:liftinfer:schema"
+        self.registry = Registry().with_resource(self.root_uri, resource).crawl()
+        self.root_resolver = self.registry.resolver(base_uri=self.root_uri)
+
+    def rewrite(self, node: Any, resolver: Any, path: tuple[str | int, ...]) -> Any:
+        if not isinstance(node, dict):
+            return node
+        if isinstance(self.spec.id_of(node), str) and path:
+            resolver = resolver.in_subresource(self.spec.create_resource(node))
+        if "$ref" in node and self.draft in REF_OVERRIDES_SIBLINGS:
+            node = {"$ref": node["$ref"]}
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            here = (*path, key)
+            if key == "$ref":
+                out["$ref"] = self._ref(value, resolver, here)
+            elif key not in self.known:
+                if key not in _SILENT:
+                    self.dropped.append(json_pointer(here))
+            elif key in VALUE_KEYWORDS:
+                self._value(out, node, key, value)
+            elif key in SCHEMA_VALUED:
+                out[key] = self.rewrite(value, resolver, here)
+            elif key in SCHEMA_DICTS and isinstance(value, dict):
+                out[key] = {k: self.rewrite(v, resolver, (*here, k)) for k, v in value.items()}
+            elif key in SCHEMA_LISTS and isinstance(value, list):
+                out[key] = [self.rewrite(v, resolver, (*here, i)) for i, v in enumerate(value)]
+            elif key == "items":
+                self._items(out, node, value, resolver, here)
+            elif key == "dependencies" and isinstance(value, dict):
+                self._dependencies(out, value, resolver, here)
+        return out
+
+    def _value(self, out: dict[str, Any], node: dict[str, Any], key: str, value: Any) -> None:
+        if key in ("exclusiveMaximum", "exclusiveMinimum") and isinstance(value, bool):
+            bound = "maximum" if key == "exclusiveMaximum" else "minimum"
+            if value and bound in node:  # draft-04: the boolean makes maximum/minimum exclusive
+                out[key] = node[bound]
+            return
+        if key in ("maximum", "minimum") and node.get(f"exclusive{key.capitalize()}") is True:
+            return
+        out[key] = value
+
+    def _items(
+        self,
+        out: dict[str, Any],
+        node: dict[str, Any],
+        value: Any,
+        resolver: Any,
+        here: tuple[str | int, ...],
+    ) -> None:
+        if isinstance(value, list):  # up to 2019-09: a tuple, with additionalItems for the rest
+            out["prefixItems"] = [self.rewrite(v, resolver, (*here, i)) for i, v in enumerate(value)]
+            if "additionalItems" in node:
+                out["items"] = self.rewrite(
+                    node["additionalItems"], resolver, (*here[:-1], "additionalItems")
+                )
+        else:
+            out["items"] = self.rewrite(value, resolver, here)
+
+    def _dependencies(
+        self, out: dict[str, Any], value: dict[str, Any], resolver: Any, here: tuple[str | int, ...]
+    ) -> None:
+        for name, dependency in value.items():
+            if isinstance(dependency, list):
+                out.setdefault("dependentRequired", {})[name] = dependency
+            else:
+                schemas = out.setdefault("dependentSchemas", {})
+                schemas[name] = self.rewrite(dependency, resolver, (*here, name))
+
+    def _ref(self, ref: Any, resolver: Any, here: tuple[str | int, ...]) -> str:
+        from referencing.exceptions import Unresolvable
+
+        self.ref_count += 1
+        where = json_pointer(here[:-1])
+        if not isinstance(ref, str):
+            raise SchemaError(f"$ref at {where} must be a string", details={"path": where})
+        try:
+            resolved = resolver.lookup(ref)
+        except Unresolvable:
+            remote = ref.startswith(("http://", "https://")) and not ref.startswith(self.root_uri)
+            why = "remote references are not fetched" if remote else "no such location in the schema"
+            raise UnresolvableRef(
+                f"$ref {ref!r} at {where} does not resolve: {why}", details={"path": where, "ref": ref}
+            ) from None
+        target = resolved.contents
+        name = self.names.get(id(target))
+        if name is None:
+            name = self._name_for(ref)
+            self.names[id(target)] = name
+            self.defs[name] = True  # placeholder: a cycle back to this target finds the name
+            self.defs[name] = self.rewrite(target, resolved.resolver, ("$defs", name))
+        return f"#/$defs/{name}"
+
+    def _name_for(self, ref: str) -> str:
+        tail = ref.rstrip("/").rsplit("/", 1)[-1].split("#")[-1] or "root"
+        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in tail)[:40] or "root"
+        name, n = base, 1
+        while name in self.defs:
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+
+# Keywords dropped without a note: identifiers, annotations and locations every draft has.
+_SILENT = frozenset(
+    {
+        "$schema",
+        "$id",
+        "id",
+        "$anchor",
+        "$dynamicAnchor",
+        "$recursiveAnchor",
+        "$comment",
+        "$vocabulary",
+        "$defs",
+        "definitions",
+        "title",
+        "description",
+        "examples",
+        "default",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "contentMediaType",
+        "contentEncoding",
+        "contentSchema",
+        "additionalItems",
+    }
+)
+
+
+def _refuse_in_place_cycles(root: dict[str, Any]) -> None:
+    """Raise SchemaError for a $ref cycle that never moves from the value to one of its parts."""
+    defs: dict[str, Any] = root["$defs"]
+
+    def in_place_refs(node: Any) -> set[str]:
+        found: set[str] = set()
+        if not isinstance(node, dict):
+            return found
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            found.add(ref.removeprefix("#/$defs/"))
+        for key in IN_PLACE:
+            value = node.get(key)
+            children = (
+                value.values()
+                if isinstance(value, dict) and key == "dependentSchemas"
+                else (value if isinstance(value, list) else [value])
+            )
+            for child in children:
+                found |= in_place_refs(child)
+        return found
+
+    edges = {name: in_place_refs(body) for name, body in defs.items()}
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = 1
+        for nxt in sorted(edges.get(name, ())):
+            if state.get(nxt) == 1:
+                cycle = [*trail[trail.index(nxt) :], nxt] if nxt in trail else [name, nxt]
+                raise SchemaError(
+                    f"$ref cycle {' -> '.join(cycle)} never reaches a value: each step applies to the same "
+                    "instance, so neither a validator nor a grammar can evaluate it",
+                    details={"cycle": cycle},
+                )
+            if state.get(nxt) is None:
+                visit(nxt, [*trail, nxt])
+        state[name] = 2
+
+    for name in sorted(edges):
+        if state.get(name) is None:
+            visit(name, [name])
