@@ -94,3 +94,37 @@ def test_transformers_backend_is_registered_and_available():
     backend = Plugins(entry_points=False, disabled=set()).backends()["transformers"]
     assert backend.unavailable() is None
     assert backend.load().backend_name == "transformers"
+
+
+def test_a_grammar_failing_mid_decode_fails_its_request_not_the_batch(real_engine, monkeypatch):
+    from liftinfer.engine.constraints import Constraint
+    from liftinfer.errors import SchemaTooComplex
+
+    class GivesUp:
+        """A matcher that, like llguidance past one of its limits, gives up after a few tokens."""
+
+        def __init__(self, inner):
+            self.inner, self.steps = inner, 0
+
+        def fill_next_token_bitmask(self, bitmask, index):
+            self.steps += 1
+            if self.steps > 3:
+                raise SchemaTooComplex("the grammar engine gave up")
+            self.inner.fill_next_token_bitmask(bitmask, index)
+
+        def accept_token(self, token):
+            return self.inner.accept_token(token)
+
+        def is_terminated(self):
+            return self.inner.is_terminated()
+
+    original = Constraint.matcher
+    doomed = {"type": "object", "properties": {"doomed": {"type": "string"}}, "required": ["doomed"]}
+    monkeypatch.setattr(Constraint, "matcher", lambda self: GivesUp(original(self)) if self.schema == doomed
+                        else original(self))
+    results = real_engine.generate_batch([
+        {"prompt": "A person named Dora, 40.", "schema": PERSON, "max_tokens": 64},
+        {"prompt": "Anything.", "schema": doomed, "max_tokens": 64},
+    ])
+    assert set(results[0].data) == {"name", "age"}
+    assert isinstance(results[1], SchemaTooComplex)

@@ -33,7 +33,12 @@ class _Job:
     future: asyncio.Future[Completion]
     prompt: list[int] = field(default_factory=list)
     cancelled: bool = False
+    failed: bool = False
     tokens: list[int] = field(default_factory=list)
+
+    def fail(self, error: LiftinferError) -> None:
+        self.failed = True
+        self.resolve(error)
 
     def resolve(self, value: Completion | BaseException) -> None:
         def _set() -> None:
@@ -196,18 +201,18 @@ class _Scheduler(threading.Thread):
                                use_cache=True, **{self.cache_arg: cache})
             logits = out.logits[:, -1, :].float()
             for i, row in enumerate(active):
-                matcher = matchers[row]
-                if matcher is None:
-                    bitmask[i] = -1  # unconstrained row: every token allowed
-                else:
-                    matcher.fill_next_token_bitmask(bitmask, i)
+                self._fill(wave[row], matchers[row], bitmask, i)
             apply_bitmask(logits, bitmask[: len(active)])
             chosen = [self._sample(logits[i], wave[row], generators[row]) for i, row in enumerate(active)]
             keep: list[int] = []
             for i, (row, token) in enumerate(zip(active, chosen, strict=True)):
                 job = wave[row]
-                reason = None if job.cancelled else self._advance(job, matchers[row], token)
-                if job.cancelled:
+                if job.cancelled or job.failed:
+                    continue
+                try:
+                    reason = self._advance(job, matchers[row], token)
+                except LiftinferError as exc:  # this row's grammar failed: its request fails, not the wave
+                    job.fail(exc)
                     continue
                 if reason is None:
                     keep.append(i)
@@ -224,6 +229,17 @@ class _Scheduler(threading.Thread):
             mask = torch.cat([mask, torch.ones((len(keep), 1), dtype=mask.dtype, device=device)], dim=1)
             ids = next_ids
             active = [active[i] for i in keep]
+
+    @staticmethod
+    def _fill(job: _Job, matcher: Any, bitmask: Any, index: int) -> None:
+        """Write the row's allowed tokens; every token for an unconstrained or failed row."""
+        if matcher is not None and not job.failed:
+            try:
+                matcher.fill_next_token_bitmask(bitmask, index)
+                return
+            except LiftinferError as exc:
+                job.fail(exc)
+        bitmask[index] = -1
 
     def _advance(self, job: _Job, matcher: Any, token: int) -> str | None:
         """Feed one token to the row; return why it finished, or None to go on."""

@@ -379,7 +379,7 @@ def _refusal_error(refusals: list[tuple[str, str]]) -> SchemaError:
     engine, message = refusals[0] if refusals else ("grammar", "no grammar engine is available")
     if "cannot accept any value" in message or "greater than" in message or "must not be empty" in message:
         return UnsatisfiableSchema(f"schema is unsatisfiable: {message}")
-    if all("time" in m or "too large" in m for _, m in refusals):
+    if all("time" in m or "too large" in m or "too complex" in m for _, m in refusals):
         return SchemaTooComplex(f"schema's grammar is too complex: {message}")
     return SchemaError(f"schema cannot be compiled to a grammar ({engine}): {message}",
                        details={"engines": dict(refusals)})

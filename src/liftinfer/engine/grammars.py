@@ -183,7 +183,13 @@ class LLGuidanceEngine:
         error = self._llg.LLMatcher.validate_grammar(grammar, self.tokenizer)
         if error:
             raise GrammarRefused(_llguidance_message(error))
-        return LLGuidanceGrammar(grammar, self.tokenizer, len(grammar))
+        compiled = LLGuidanceGrammar(grammar, self.tokenizer, len(grammar))
+        # llguidance compiles lazily: some limits (parser rows, lexer cost) only show at the first mask
+        trial = self._llg.LLMatcher(self.tokenizer, grammar, log_level=0)
+        trial.compute_bitmask()
+        if trial.is_error():
+            raise GrammarRefused(f"too complex for the grammar engine: {_llguidance_message(trial.get_error())}")
+        return compiled
 
     def matcher(self, grammar: LLGuidanceGrammar) -> LLGuidanceMatcher:
         matcher = self._llg.LLMatcher(grammar.tokenizer, grammar.grammar_text, log_level=0)
@@ -230,6 +236,11 @@ class LLGuidanceMatcher:
             bitmask[index].zero_()
             return
         fill_next_token_bitmask(self._matcher, bitmask, index)
+        if self._matcher.is_error():  # a limit hit mid-way: say so, rather than decode under an empty mask
+            from liftinfer.errors import SchemaTooComplex
+
+            raise SchemaTooComplex("the grammar engine gave up on this schema while decoding: "
+                                   + _llguidance_message(self._matcher.get_error()))
 
     def accept_token(self, token_id: int) -> bool:
         if self._terminated or not self._matcher.consume_token(token_id):

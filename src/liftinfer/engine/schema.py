@@ -98,7 +98,8 @@ def check_refs(schema: dict[str, Any]) -> int:
     from referencing.exceptions import Unresolvable
     from referencing.jsonschema import DRAFT202012
 
-    root_uri = schema.get("$id") if isinstance(schema.get("$id"), str) else "urn:liftinfer:schema"
+    given = schema.get("$id")
+    root_uri: str = given if isinstance(given, str) else "urn:liftinfer:schema"
     resource = Resource.from_contents(schema, default_specification=DRAFT202012)
     registry = Registry().with_resource(root_uri, resource).crawl()
     resolver = registry.resolver(base_uri=root_uri)
