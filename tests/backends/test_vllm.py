@@ -83,3 +83,23 @@ def test_without_vllm_the_backend_says_which_extra_to_install(tmp_path):
     engine = backend.VLLMEngine(EngineConfig(backend="vllm", cache_dir=tmp_path), plugins=plugins)
     with pytest.raises(MissingDependency, match="liftinfer\\[vllm\\]"):
         engine._load()
+
+
+def test_vllm_gets_the_schema_normalised_for_its_grammar_engine():
+    draft7 = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+              "properties": {"when": {"$ref": "#/definitions/day"}}, "required": ["when"],
+              "definitions": {"day": {"type": "string", "format": "date"}}}
+    request = make_request(prompt="x", schema=draft7)
+    constraint = ConstraintBuilder(None, engines=("llguidance",)).build(draft7)
+    sent = backend.sampling_kwargs(PreparedRequest(request, constraint, 10, 0.0, None))["structured_outputs"]["json"]
+    assert "definitions" not in sent and "day" in sent["$defs"]  # refs resolved into 2020-12 form
+    assert sent["additionalProperties"] is False  # generation closes open objects
+    assert constraint.enforcement["engine"] == "llguidance"
+
+
+def test_the_grammar_engine_follows_vllms_structured_output_backend(tmp_path):
+    guidance = backend.VLLMEngine(EngineConfig(cache_dir=tmp_path), plugins=Plugins(entry_points=False))
+    assert guidance.grammar_engines() == ("llguidance",)
+    xgr = backend.VLLMEngine(EngineConfig(cache_dir=tmp_path, grammar_backend="xgrammar"),
+                             plugins=Plugins(entry_points=False))
+    assert xgr.grammar_engines() == ("xgrammar",)

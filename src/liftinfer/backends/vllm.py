@@ -20,6 +20,7 @@ from liftinfer.backends import Backend, cuda_available
 from liftinfer.backends.vllm_startup import StartupLog
 from liftinfer.config import EngineConfig
 from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest
+from liftinfer.engine.grammars import prepare_for_xgrammar
 from liftinfer.engine.models import ensure_hf_dir, resolve_model
 from liftinfer.errors import BackendError, ConfigError, MissingDependency, UnsupportedSchema
 from liftinfer.hookspecs import hookimpl
@@ -70,7 +71,7 @@ def engine_kwargs(config: EngineConfig, options: dict[str, Any], model_dir: str)
     return kwargs
 
 
-def sampling_kwargs(prepared: PreparedRequest) -> dict[str, Any]:
+def sampling_kwargs(prepared: PreparedRequest, *, compact_xgrammar: bool = False) -> dict[str, Any]:
     """SamplingParams keyword arguments for one request (structured output as a JSON schema)."""
     request = prepared.request
     kwargs: dict[str, Any] = {
@@ -80,8 +81,13 @@ def sampling_kwargs(prepared: PreparedRequest) -> dict[str, Any]:
         "seed": prepared.seed,
         "stop": list(request.stop) if request.stop else None,
     }
-    if prepared.constraint is not None:
-        kwargs["structured_outputs"] = {"json": prepared.constraint.schema}
+    constraint = prepared.constraint
+    if constraint is not None:
+        # the normalised schema the constraint layer prepared for this engine (drafts, $refs, closed objects)
+        schema = constraint.grammar_schema if constraint.grammar_schema is not None else constraint.schema
+        if compact_xgrammar:
+            schema = prepare_for_xgrammar(schema)
+        kwargs["structured_outputs"] = {"json": schema}
     return kwargs
 
 
@@ -123,6 +129,10 @@ class VLLMEngine(GenerationEngine):
         self.startup.update(self._startup_log.phases(since=mark))
         self.tokenizer = self.llm.get_tokenizer()
 
+    def grammar_engines(self) -> tuple[str, ...]:
+        backend = grammar_backend(self.config, self.options)
+        return ("llguidance",) if backend == "guidance" else ("xgrammar",)
+
     def render(self, chat: list[dict[str, str]]) -> list[int]:
         text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -130,7 +140,8 @@ class VLLMEngine(GenerationEngine):
     async def _complete(self, prepared: PreparedRequest) -> Completion:
         from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
-        kwargs = sampling_kwargs(prepared)
+        kwargs = sampling_kwargs(prepared, compact_xgrammar=self.grammar_backend == "xgrammar"
+                                 and self.config.compact_json)
         if "structured_outputs" in kwargs:
             kwargs["structured_outputs"] = StructuredOutputsParams(**kwargs["structured_outputs"])
         params = SamplingParams(**kwargs, output_kind=RequestOutputKind.FINAL_ONLY)

@@ -120,6 +120,14 @@ class GenerationEngine(ABC):
         """The xgrammar TokenizerInfo liftinfer compiles grammars for; None if the backend compiles its own."""
         return None
 
+    def grammar_engines(self) -> tuple[str, ...] | None:
+        """The grammar engines this backend decodes with ("xgrammar", "llguidance"); None for all of them.
+
+        A backend that compiles its own grammars (vLLM) names the one it uses, so that the schema it is
+        handed (``Constraint.grammar_schema``) and the enforcement report fit that engine.
+        """
+        return None
+
     def _close(self) -> None:
         """Release the model."""
 
@@ -162,6 +170,7 @@ class GenerationEngine(ABC):
                     cache_bytes=self.config.grammar_cache_bytes,
                     compile_timeout_s=self.config.compile_timeout_s,
                     compact=self.config.compact_json,
+                    **({"engines": engines} if (engines := self.grammar_engines()) else {}),
                 )
             except BaseException as exc:
                 self.state = "failed"
