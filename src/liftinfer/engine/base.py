@@ -23,6 +23,7 @@ from liftinfer import __version__
 from liftinfer.config import EngineConfig
 from liftinfer.engine.cache import CacheRoot
 from liftinfer.engine.constraints import Constraint, ConstraintBuilder
+from liftinfer.engine.grammars import ENGINE_ORDER
 from liftinfer.engine.limits import check_request_limits
 from liftinfer.engine.request import GenerateRequest, GenerateResult, Timings, Usage
 from liftinfer.errors import (
@@ -170,7 +171,7 @@ class GenerationEngine(ABC):
                     cache_bytes=self.config.grammar_cache_bytes,
                     compile_timeout_s=self.config.compile_timeout_s,
                     compact=self.config.compact_json,
-                    **({"engines": engines} if (engines := self.grammar_engines()) else {}),
+                    engines=self.grammar_engines() or ENGINE_ORDER,
                 )
             except BaseException as exc:
                 self.state = "failed"
