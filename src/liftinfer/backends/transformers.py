@@ -92,6 +92,11 @@ class TransformersEngine(GenerationEngine):
 
             raise ConfigError(f"unknown dtype {name!r}", field="dtype") from None
 
+    def grammar_engines(self) -> tuple[str, ...] | None:
+        """``grammar_backend`` pins one engine; ``auto`` ranks both per schema (docs/conformance.md)."""
+        return {"xgrammar": ("xgrammar",), "guidance": ("llguidance",),
+                "llguidance": ("llguidance",)}.get(self.config.grammar_backend)
+
     def tokenizer_info(self) -> Any:
         xgr = import_xgrammar()
         return xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)

@@ -58,14 +58,19 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
     n, max_tokens = spec.get("n", 64), spec.get("max_tokens", 256)
     texts = prompts(n)
     assert engine.constraints is not None
-    titled = {**SCHEMA, "title": f"bench-{time.time_ns()}"}  # a new key: a real miss
-    start = time.perf_counter()
-    engine.constraints.build(titled)
-    miss_ms = (time.perf_counter() - start) * 1000
+    # A new title is a new cache key: a real miss. The first build in a process also pays one-time
+    # imports (jsonschema's format checkers), so it is reported apart from a typical miss.
+    timings = []
+    for i in range(2):
+        titled = {**SCHEMA, "title": f"bench-{time.time_ns()}-{i}"}
+        start = time.perf_counter()
+        engine.constraints.build(titled)
+        timings.append((time.perf_counter() - start) * 1000)
     start = time.perf_counter()
     for _ in range(100):
         engine.constraints.build(titled)
-    result["compile_ms"] = {"miss": round(miss_ms, 3), "hit": round((time.perf_counter() - start) * 10, 4)}
+    result["compile_ms"] = {"first": round(timings[0], 3), "miss": round(timings[1], 3),
+                            "hit": round((time.perf_counter() - start) * 10, 4)}
     engine.generate_text_batch(texts[:2], max_tokens=max_tokens)  # warm each path, as the probe does
     start = time.perf_counter()
     free = engine.generate_text_batch(texts, max_tokens=max_tokens)
