@@ -7,7 +7,6 @@ its own grammar matcher and sampling state, and is answered the moment it finish
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 import queue
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liftinfer.backends import Backend
-from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest
+from liftinfer.engine.base import Completion, GenerationEngine, PendingRequest, PreparedRequest
 from liftinfer.engine.constraints import allocate_bitmask, apply_bitmask, import_xgrammar
 from liftinfer.engine.models import ensure_hf_dir, resolve_model
 from liftinfer.errors import BackendError, LiftinferError, MissingDependency, RequestError
@@ -27,29 +26,14 @@ CPU_BATCH_SIZE = 8  # on 2-4 cores, larger waves add latency faster than through
 
 
 @dataclass
-class _Job:
-    prepared: PreparedRequest
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Completion]
+class _Job(PendingRequest):
     prompt: list[int] = field(default_factory=list)
-    cancelled: bool = False
     failed: bool = False
     tokens: list[int] = field(default_factory=list)
 
     def fail(self, error: LiftinferError) -> None:
         self.failed = True
         self.resolve(error)
-
-    def resolve(self, value: Completion | BaseException) -> None:
-        def _set() -> None:
-            if self.future.done():
-                return
-            if isinstance(value, BaseException):
-                self.future.set_exception(value)
-            else:
-                self.future.set_result(value)
-
-        self.loop.call_soon_threadsafe(_set)
 
 
 class TransformersEngine(GenerationEngine):
@@ -114,14 +98,7 @@ class TransformersEngine(GenerationEngine):
                 f"model's context of {self.config.max_model_len} tokens",
                 field="messages" if prepared.request.messages else "prompt",
             )
-        loop = asyncio.get_running_loop()
-        job = _Job(prepared, loop, loop.create_future(), prompt)
-        self._scheduler.submit(job)
-        try:
-            return await job.future
-        except asyncio.CancelledError:
-            job.cancelled = True  # the scheduler drops the row at its next step
-            raise
+        return await _Job.run(prepared, self._scheduler.submit, prompt=prompt)
 
     def _close(self) -> None:
         scheduler = getattr(self, "_scheduler", None)

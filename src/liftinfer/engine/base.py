@@ -13,7 +13,7 @@ import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -72,6 +72,43 @@ class Completion:
     completion_tokens: int
     queue_ms: float = 0.0
     generate_ms: float = 0.0
+
+
+@dataclass
+class PendingRequest:
+    """A request handed to a backend's own worker thread (a decode loop outside the event loop).
+
+    The worker calls :meth:`resolve` from its thread; the coroutine in :meth:`run` gets the answer. A
+    cancelled caller (timeout, client gone) sets ``cancelled``, which the worker checks to drop the request.
+    """
+
+    prepared: PreparedRequest
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Completion]
+    cancelled: bool = False
+
+    def resolve(self, value: Completion | BaseException) -> None:
+        def _set() -> None:
+            if self.future.done():
+                return
+            if isinstance(value, BaseException):
+                self.future.set_exception(value)
+            else:
+                self.future.set_result(value)
+
+        self.loop.call_soon_threadsafe(_set)
+
+    @classmethod
+    async def run(cls, prepared: PreparedRequest, submit: Callable[[Any], None], **fields: Any) -> Completion:
+        """Hand ``prepared`` to ``submit`` (the worker's queue) and wait for the worker's answer."""
+        loop = asyncio.get_running_loop()
+        pending = cls(prepared, loop, loop.create_future(), **fields)
+        submit(pending)
+        try:
+            return await pending.future
+        except asyncio.CancelledError:
+            pending.cancelled = True
+            raise
 
 
 class GenerationEngine(ABC):

@@ -8,7 +8,6 @@ request leaves the batch the moment it finishes, and a waiting one takes its slo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import queue
@@ -24,6 +23,7 @@ from liftinfer.plugin import (
     GenerationEngine,
     LiftinferError,
     NotReady,
+    PendingRequest,
     PreparedRequest,
     allocate_bitmask,
     apply_bitmask,
@@ -44,25 +44,6 @@ OPTIONS = {
     "kv_unified": "true: one KV buffer shared by all slots instead of one stream per slot (default false)",
     "verbose": "true: let llama.cpp log to stderr",
 }
-
-
-@dataclass
-class _Job:
-    prepared: PreparedRequest
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Completion]
-    cancelled: bool = False
-
-    def resolve(self, value: Completion | BaseException) -> None:
-        def _set() -> None:
-            if self.future.done():
-                return
-            if isinstance(value, BaseException):
-                self.future.set_exception(value)
-            else:
-                self.future.set_result(value)
-
-        self.loop.call_soon_threadsafe(_set)
 
 
 class LlamaCppEngine(GenerationEngine):
@@ -106,14 +87,8 @@ class LlamaCppEngine(GenerationEngine):
         return self.model.tokenizer_info()
 
     async def _complete(self, prepared: PreparedRequest) -> Completion:
-        loop = asyncio.get_running_loop()
-        job = _Job(prepared, loop, loop.create_future())
-        self._scheduler.submit(job)
-        try:
-            return await job.future
-        except asyncio.CancelledError:
-            job.cancelled = True  # the scheduler frees the slot at its next step
-            raise
+        # a cancelled request is marked, and the scheduler frees its slot at its next step
+        return await PendingRequest.run(prepared, self._scheduler.submit)
 
     def health(self) -> dict[str, Any]:
         report = super().health()
@@ -161,7 +136,7 @@ class StepStats:
 class _Sequence:
     """One request in a slot: what it still has to feed, what it generated, its grammar and sampler."""
 
-    job: _Job
+    job: PendingRequest
     slot: int
     prompt: list[int]
     matcher: Any
@@ -182,7 +157,7 @@ class _Scheduler(threading.Thread):
 
         self.np, self.torch = numpy, torch
         self.model = model
-        self.jobs: queue.Queue[_Job | None] = queue.Queue()
+        self.jobs: queue.Queue[PendingRequest | None] = queue.Queue()
         self.free = list(range(model.n_seq))
         self.running: list[_Sequence] = []
         self.bitmask = allocate_bitmask(model.n_seq, model.n_vocab)
@@ -190,7 +165,7 @@ class _Scheduler(threading.Thread):
         self.stats = StepStats()
         self.cached: dict[int, list[int]] = {}  # free slot -> the tokens its KV cache still holds
 
-    def submit(self, job: _Job) -> None:
+    def submit(self, job: PendingRequest) -> None:
         self.jobs.put(job)
 
     def stop(self) -> None:
@@ -231,7 +206,7 @@ class _Scheduler(threading.Thread):
             if not job.cancelled:
                 self._start(job)
 
-    def _start(self, job: _Job) -> None:
+    def _start(self, job: PendingRequest) -> None:
         try:
             prompt = self.model.render(job.prepared.chat)
             self.model.check_prompt(prompt)
