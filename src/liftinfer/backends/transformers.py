@@ -59,8 +59,8 @@ class TransformersEngine(GenerationEngine):
             torch.set_num_threads(self.config.threads or os.cpu_count() or 1)
         with self.phase("load_weights"):
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
-            self.model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
-            self.model.to(device).eval()  # type: ignore[arg-type]  # transformers types .to() for its own classes
+            model: Any = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+            self.model = model.to(device).eval()
         self.device = device
         self._scheduler = _Scheduler(self)
         self._scheduler.start()
