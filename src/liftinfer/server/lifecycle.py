@@ -28,6 +28,8 @@ def serve_forever(app: Any, serve: ServeConfig) -> None:
     """Run ``app`` with uvicorn on ``serve.host:serve.port`` until SIGTERM or SIGINT."""
     import uvicorn
 
+    _log_like_uvicorn(serve.log_level)
+
     config = uvicorn.Config(app, host=serve.host, port=serve.port, log_level=serve.log_level,
                             timeout_graceful_shutdown=serve.shutdown_grace_s)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
@@ -44,6 +46,17 @@ def serve_forever(app: Any, serve: ServeConfig) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     _exit_past_stragglers()
+
+
+def _log_like_uvicorn(level: str) -> None:
+    """liftinfer's own lines (model ready, warm-up time, load failures) beside uvicorn's, in its format."""
+    root = logging.getLogger("liftinfer")
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        root.addHandler(handler)
+        root.propagate = False
+    root.setLevel(level.upper())
 
 
 def _exit_past_stragglers() -> None:
