@@ -34,6 +34,9 @@ class EngineConfig(BaseSettings):
     compile_cache_dir: Path | None = Field(
         None, description="root of the JIT caches the compile-cache toggle persists (default: <cache_dir>/compile)"
     )
+    compile_cache_seed: Path | None = Field(
+        None, description="read-only compile caches (a primed volume) copied into the compile root before start"
+    )
     dtype: str = Field("auto", description="weights dtype: auto, float32, bfloat16, float16")
     device: str = Field("auto", description="torch device for the transformers backend: auto, cpu, cuda")
     threads: int | None = Field(None, ge=1, description="CPU threads for the transformers backend")

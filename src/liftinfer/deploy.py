@@ -55,6 +55,9 @@ class VolumeSpec:
 
     name: str
     purpose: str = ""
+    # Filled once by a prime job (`liftinfer cache prime --target ...`), which alone writes and commits it;
+    # serving containers mount it read-only, so replicas never race to write.
+    primed: bool = False
 
 
 @dataclass

@@ -88,7 +88,8 @@ def test_without_the_modal_package_the_error_names_the_extra(monkeypatch):
 
 # ---- deploy and serve on Modal ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", [["deploy", "--target", "modal"], ["serve", "--target", "modal"]])
+@pytest.mark.parametrize("command", [["deploy", "--target", "modal"], ["serve", "--target", "modal"],
+                                     ["cache", "prime", "--target", "modal"]])
 def test_without_credentials_modal_commands_say_what_is_missing(command, tmp_path):
     pytest.importorskip("modal")
     result = run_cli(*command, home=tmp_path)

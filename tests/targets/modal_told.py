@@ -47,6 +47,8 @@ def told(module: ModuleType) -> dict[str, Any]:
 
 def volume_told(volume: Any) -> tuple[str, bool]:
     c = _closure(volume._load)
+    if "name" not in c:  # a read-only (mount options) handle wraps the named volume
+        return volume_told(c["self"])
     return c["name"], c["create_if_missing"]
 
 

@@ -193,3 +193,38 @@ def test_export_refuses_a_file_modal_cannot_import(make_spec, tmp_path):
     spec, config = make_spec(target)
     with pytest.raises(TargetError, match="named like a module"):
         target.export(spec, config, tmp_path / "my-app.py")
+
+
+def _read_only(volume: Any) -> bool:
+    from modal._utils.async_utils import synchronizer
+
+    from .modal_told import _closure
+
+    options = _closure(synchronizer._translate_in(volume)._load).get("mount_options")
+    return bool(options and options.read_only)
+
+
+def test_compile_cache_is_primed_by_one_function_and_read_only_for_serving(build):
+    from modal._utils.async_utils import synchronizer
+
+    from .modal_told import _closure
+
+    module = build(toggles=("compile-cache",))
+    assert told(module)["volumes"]["/cache/compile"] == ("liftinfer-compile-cache", True)
+    assert _read_only(module.volumes["/cache/compile"]) and not _read_only(module.volumes["/cache/models"])
+    assert module.ENGINE["compile_cache_seed"] == "/cache/compile"
+    prime = _closure(synchronizer._translate_in(module.prime)._load)
+    mounts = dict(prime["validated_volumes_no_cloud_buckets"])
+    assert not _read_only(mounts["/cache/compile"])  # the prime job alone writes it ...
+    assert prime["gpu"] == told(module)["gpu"]  # ... on the GPU that serves, so kernels match
+    assert "prime_volumes[path].commit()" in Path(module.__file__).read_text()  # ... and commits it once
+
+
+def test_without_a_primed_volume_there_is_no_prime_function(build):
+    from liftinfer.config import EngineConfig, ServeConfig
+    from liftinfer.plugins import get_plugins
+
+    assert not hasattr(build(), "prime")
+    target, config = ModalTarget(), EngineConfig()
+    with pytest.raises(TargetError, match="nothing to prime"):
+        target.prime(target.spec(config, ServeConfig(), get_plugins()), config)

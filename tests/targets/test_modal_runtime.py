@@ -83,3 +83,30 @@ def test_a_plain_container_loads_and_warms_in_enter_and_closes_on_exit(app_modul
     assert server.engine.health()["warm"]
     call(module, "stop", server)
     assert server.engine.state == "closed"
+
+
+def test_the_prime_job_writes_into_the_volume_and_serving_starts_from_a_copy(register_plugin, tmp_path,
+                                                                              monkeypatch):
+    from liftinfer.config import EngineConfig
+    from liftinfer.plugins import load_engine
+    from liftinfer.targets.modal_runtime import prime_caches
+    from liftinfer.toggles.compile_cache import cache_environment
+
+    for name in cache_environment("/"):
+        monkeypatch.delenv(name, raising=False)
+    register_plugin(SleepyPlugin(), name="sleepy-backend")
+    volume, work = tmp_path / "volume", tmp_path / "work"
+    values = {"backend": "sleepy", "cache_dir": str(tmp_path), "toggles": ["compile-cache"],
+              "compile_cache_dir": str(work), "compile_cache_seed": str(volume)}
+    report = prime_caches(values)
+    assert report["compile_cache_dir"] == str(volume)
+    import os
+
+    assert os.environ["TRITON_CACHE_DIR"] == str(volume / "triton")  # the JIT caches went to the volume
+    (volume / "triton").mkdir(parents=True)
+    (volume / "triton" / "kernel.bin").write_bytes(b"compiled")
+    engine = load_engine(EngineConfig(**values))  # a serving container: seeded from the read-only volume
+    assert (work / "triton" / "kernel.bin").read_bytes() == b"compiled"
+    assert "seed_compile_caches_ms" in engine.health()["startup"]
+    assert os.environ["TRITON_CACHE_DIR"] == str(work / "triton")
+    engine.close()

@@ -23,9 +23,11 @@ def test_compile_cache_points_every_jit_cache_into_one_root(tmp_path):
         "CUDA_CACHE_MAXSIZE": str(4 * 2**30),
     }
     spec = changes.apply_to(DeploymentSpec())
-    assert spec.volumes["/cache/compile"].name == "liftinfer-compile-cache"
-    assert spec.env["FLASHINFER_WORKSPACE_BASE"] == "/cache/compile/flashinfer"
-    assert spec.engine["compile_cache_dir"] == "/cache/compile"
+    volume = spec.volumes["/cache/compile"]
+    assert volume.name == "liftinfer-compile-cache" and volume.primed  # one job fills it; replicas read it
+    assert spec.engine["compile_cache_seed"] == "/cache/compile"  # copied from the volume at start ...
+    assert spec.engine["compile_cache_dir"] == "/tmp/liftinfer-compile"  # ... into a writable root
+    assert spec.env["FLASHINFER_WORKSPACE_BASE"] == "/tmp/liftinfer-compile/flashinfer"
 
 
 def test_compile_cache_root_can_be_set(tmp_path):
@@ -69,7 +71,7 @@ def test_load_engine_applies_toggle_options_and_environment(tmp_path, monkeypatc
 
     from liftinfer.toggles.compile_cache import cache_environment
 
-    for name in ("VLLM_EAGER", *cache_environment("/").keys()):
+    for name in ("VLLM_EAGER", *cache_environment("/")):
         monkeypatch.delenv(name, raising=False)
     p = plugins()
     p.register(Fake(), name="fake")

@@ -66,14 +66,30 @@ def clear(parts: tuple[str, ...], cache_dir: str | None) -> None:
 
 @cache.command("prime")
 @engine_options
-def prime(**engine_values: Any) -> None:
-    """Fill the compile caches with one start and one request (the compile-cache toggle is switched on)."""
+@click.option("--target", default="local", show_default=True,
+              help="where to prime: here, or a deployment target whose primed volumes one job fills (modal)")
+def prime(target: str, **engine_values: Any) -> None:
+    """Fill the compile caches with one start and one request (the compile-cache toggle is switched on).
+
+    With --target modal: one function on Modal fills the compile-cache Volume and commits it once; the
+    serving containers mount it read-only and start from a copy, so replicas never race to write.
+    """
     from liftinfer.engine.cache import dir_size
     from liftinfer.plugins import load_engine
 
     config = engine_config(**engine_values)
     if "compile-cache" not in config.toggles:
         config.toggles = [*config.toggles, "compile-cache"]
+    if target != "local":
+        from liftinfer.config import ServeConfig
+        from liftinfer.plugins import get_plugins
+        from liftinfer.targets.base import target_named
+
+        plugins = get_plugins()
+        chosen = target_named(target, plugins)
+        report = chosen.prime(chosen.spec(config, ServeConfig(), plugins), config)
+        click.echo(json.dumps({"target": target, **report}, default=str))
+        return
     start = time.perf_counter()
     engine = load_engine(config)
     try:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from liftinfer import __version__
 from liftinfer.config import EngineConfig
-from liftinfer.engine.cache import CacheRoot
+from liftinfer.engine.cache import CacheRoot, seed_compile_caches
 from liftinfer.engine.constraints import Constraint, ConstraintBuilder
 from liftinfer.engine.grammars import ENGINE_ORDER
 from liftinfer.engine.limits import check_request_limits
@@ -200,6 +200,9 @@ class GenerationEngine(ABC):
             self.state, self.error = "loading", None
             start = time.perf_counter()
             try:
+                if self.config.compile_cache_seed is not None:
+                    with self.phase("seed_compile_caches"):
+                        seed_compile_caches(self.config.compile_cache_seed, self.config.compile_root)
                 self._load()
                 with self.phase("tokenizer_info"):
                     info = self.tokenizer_info()

@@ -61,6 +61,19 @@ class CacheRoot:
         shutil.rmtree(target, ignore_errors=True)
 
 
+def seed_compile_caches(seed: Path, root: Path) -> bool:
+    """Copy primed caches from ``seed`` (read-only) into ``root`` (writable) unless ``root`` has some already.
+
+    Returns whether anything was copied. A missing seed (not primed yet) copies nothing: a cold start.
+    """
+    if not seed.is_dir() or not any(seed.iterdir()):
+        return False
+    if root.is_dir() and any(root.iterdir()):
+        return False
+    shutil.copytree(seed, root, dirs_exist_ok=True, symlinks=True)
+    return True
+
+
 def dir_size(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):

@@ -53,6 +53,10 @@ class Target:
         """Build the base image (CUDA, Python, the heavy packages) once; return its reference."""
         raise TargetError(f"target {self.name!r} has no base image")
 
+    def prime(self, spec: DeploymentSpec, engine: EngineConfig) -> dict[str, Any]:
+        """Fill the spec's primed volumes with one start on the target, committed once; return a report."""
+        raise TargetError(f"target {self.name!r} cannot prime caches; run `liftinfer cache prime` where it serves")
+
     def spec(self, engine: EngineConfig, serve: ServeConfig, plugins: Plugins,
              edits: Sequence[tuple[str, Any]] = ()) -> DeploymentSpec:
         """The deployment of ``engine`` behind ``serve``, as toggles, hooks and the user's edits make it."""

@@ -120,6 +120,18 @@ class ModalTarget(Target):
         _announce(urls, spec, ephemeral=False)
         return urls
 
+    def prime(self, spec: DeploymentSpec, engine: EngineConfig) -> dict[str, Any]:
+        """Run the app's ``prime`` function once (ephemerally): it fills the primed volumes and commits them."""
+        if not any(volume.primed for volume in spec.volumes.values()):
+            raise TargetError("nothing to prime: no volume of this deployment is primed "
+                              "(switch on a toggle that keeps caches, e.g. --toggle compile-cache)")
+        _need_credentials("prime caches")
+        with tempfile.TemporaryDirectory(prefix="liftinfer-modal-") as tmp:
+            module = self.load(spec, engine, Path(tmp))
+            with _modal_errors("prime"), _output(), module.app.run():
+                report: dict[str, Any] = getattr(module, modal_source.PRIME_FUNCTION).remote()
+        return report
+
     def build_base(self, spec: DeploymentSpec, engine: EngineConfig, tag: str, out: Path | None) -> str:
         """Build the base layers (OS, Python, heavy packages) on Modal once and record the image id."""
         from liftinfer.targets.common import record_base_image

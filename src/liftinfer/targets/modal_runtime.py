@@ -24,6 +24,23 @@ def start_engine(values: dict[str, Any]) -> GenerationEngine:
     return engine
 
 
+def prime_caches(values: dict[str, Any]) -> dict[str, Any]:
+    """One start that writes straight into the primed volume (not a copy of it), then a warm-up request."""
+    from liftinfer.config import EngineConfig
+    from liftinfer.plugins import load_engine
+
+    values = dict(values)
+    seed = values.pop("compile_cache_seed", None)
+    if seed is not None:
+        values["compile_cache_dir"] = seed
+    engine = load_engine(EngineConfig(**values))
+    try:
+        warm = engine.warmup()
+    finally:
+        engine.close()
+    return {"startup": engine.startup, "warmup": warm, "compile_cache_dir": values.get("compile_cache_dir")}
+
+
 def start_for_snapshot(values: dict[str, Any]) -> GenerationEngine:
     """Load and warm up before the memory snapshot, then sleep, so the snapshot holds no GPU state."""
     engine = start_engine(values)

@@ -88,6 +88,7 @@ def render(spec: DeploymentSpec, base: str | None, filename: str = "app.py") -> 
         _CLASS.format(options=_options(spec), concurrency=_concurrency(spec), cls=CLASS_NAME,
                       enter=_ENTER_SNAPSHOT if spec.snapshot else _ENTER, proxy_auth=spec.proxy_auth,
                       web=WEB_METHOD),
+        _prime(spec),
     ]
     return "".join(parts)
 
@@ -135,13 +136,49 @@ def _chain(start: str, steps: list[str]) -> str:
 
 
 def _volumes(spec: DeploymentSpec) -> str:
+    """``volumes`` for serving (primed ones read-only) and, where any is primed, ``prime_volumes``."""
     lines = ["volumes = {\n"]
     for path, volume in spec.volumes.items():
         comment = f"  # {volume.purpose}" if volume.purpose else ""
-        volume_source = f"modal.Volume.from_name({volume.name!r}, create_if_missing=True)"
+        read_only = ".read_only()" if volume.primed else ""
+        volume_source = f"modal.Volume.from_name({volume.name!r}, create_if_missing=True){read_only}"
         lines.append(f"    {path!r}: {volume_source},{comment}\n")
     lines.append("}\n\n")
+    primed = [path for path, volume in spec.volumes.items() if volume.primed]
+    if primed:
+        lines.append(f"PRIMED = {primed!r}  # filled by prime(), read-only for the serving containers\n")
+        lines.append("prime_volumes = {\n")
+        for path, volume in spec.volumes.items():
+            lines.append(f"    {path!r}: modal.Volume.from_name({volume.name!r}, create_if_missing=True),\n")
+        lines.append("}\n\n")
     return "".join(lines)
+
+
+PRIME_FUNCTION = "prime"
+
+_PRIME = '''
+@app.function(
+{options}
+)
+def {name}() -> dict:
+    """One start that fills the primed volumes (compile caches), then one commit: replicas never write them."""
+    from liftinfer.targets.modal_runtime import prime_caches
+
+    report = prime_caches(ENGINE)
+    for path in PRIMED:
+        prime_volumes[path].commit()
+    return report
+'''
+
+
+def _prime(spec: DeploymentSpec) -> str:
+    if not any(volume.primed for volume in spec.volumes.values()):
+        return ""
+    options = cls_options(spec)
+    keep = ("gpu", "secrets", "region")
+    lines = [f"    {key}={options[key]}," for key in keep]
+    lines += ["    volumes=prime_volumes,", f"    timeout={spec.scaling.startup_timeout!r},"]
+    return _PRIME.format(options="\n".join(lines), name=PRIME_FUNCTION)
 
 
 def cls_options(spec: DeploymentSpec) -> dict[str, str]:

@@ -16,7 +16,8 @@ from liftinfer.deploy import VolumeSpec
 from liftinfer.hookspecs import hookimpl
 from liftinfer.toggles.base import Changes, Toggle
 
-DEPLOY_ROOT = "/cache/compile"  # where deployments mount the compile-cache volume
+DEPLOY_ROOT = "/cache/compile"  # where deployments mount the compile-cache volume (read-only when serving)
+DEPLOY_WORK = "/tmp/liftinfer-compile"  # the writable copy a serving container starts from
 VOLUME_NAME = "liftinfer-compile-cache"
 
 
@@ -38,9 +39,13 @@ class CompileCache(Toggle):
     description = "keep vLLM/FlashInfer/Triton/Inductor/CUDA JIT caches in one root (a volume when deployed)"
 
     def changes(self, config: EngineConfig, backend: str | None) -> Changes:
-        deployment: dict[str, Any] = {f"volumes.{DEPLOY_ROOT}": VolumeSpec(VOLUME_NAME, "JIT compile caches")}
-        deployment.update({f"env.{k}": v for k, v in cache_environment(DEPLOY_ROOT).items()})
-        deployment["engine.compile_cache_dir"] = DEPLOY_ROOT
+        # Deployed: one prime job fills the volume and commits it; serving containers mount it read-only
+        # and start from a writable copy, so a kernel compiled late never races another replica's write.
+        volume = VolumeSpec(VOLUME_NAME, "JIT compile caches, filled by `liftinfer cache prime`", primed=True)
+        deployment: dict[str, Any] = {f"volumes.{DEPLOY_ROOT}": volume}
+        deployment.update({f"env.{k}": v for k, v in cache_environment(DEPLOY_WORK).items()})
+        deployment["engine.compile_cache_dir"] = DEPLOY_WORK
+        deployment["engine.compile_cache_seed"] = DEPLOY_ROOT
         return Changes(environment=cache_environment(config.compile_root), deployment=deployment)
 
 
