@@ -42,9 +42,11 @@ def test_bad_values_are_refused_with_the_field_named():
 
 
 def test_api_key_from_file(tmp_path):
+    from liftinfer.server.auth import load_api_key
+
     key = tmp_path / "key"
     key.write_text("s3cret\n")
-    assert ServeConfig(api_key_file=key).resolved_api_key() == "s3cret"
-    assert ServeConfig(api_key="direct").resolved_api_key() == "direct"
+    assert load_api_key(ServeConfig(api_key_file=key)) == "s3cret"
+    assert load_api_key(ServeConfig(api_key="direct")) == "direct"
     assert "direct" not in repr(ServeConfig(api_key="direct"))
     assert ServeConfig(api_key_file=Path(key)).port == 8000

@@ -87,10 +87,3 @@ class ServeConfig(BaseSettings):
     load_wait_s: float = Field(300.0, ge=0, description="how long a request waits for a loading engine")
     log_level: str = "info"
     warmup_on_start: bool = Field(True, description="run one request as soon as the model is loaded")
-
-    def resolved_api_key(self) -> str | None:
-        if self.api_key:
-            return self.api_key
-        if self.api_key_file:
-            return self.api_key_file.read_text().strip() or None
-        return None
