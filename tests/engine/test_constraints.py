@@ -54,6 +54,19 @@ def test_second_build_is_a_cache_hit_well_under_a_millisecond():
     assert per_hit_ms < 1.0
 
 
+def test_cached_answers_hits_only_and_counts_each_miss_once():
+    builder = ConstraintBuilder(None)
+    assert builder.cached(PERSON) is None
+    builder.build(PERSON)
+    hit = builder.cached(json.loads(json.dumps(PERSON)))
+    assert hit is not None and hit.cache_hit and hit.key == builder.key(PERSON)
+    assert builder.cache.stats()["misses"] == 1
+    relaxed_only = {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}
+    builder.build(relaxed_only, strict=False)
+    with pytest.raises(UnsupportedSchema, match="uniqueItems"):  # a hit is still refused under strict
+        builder.cached(relaxed_only, strict=True)
+
+
 def test_strict_refuses_keywords_no_grammar_enforces_and_relaxed_reports_them():
     builder = ConstraintBuilder(None)
     schema = {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}

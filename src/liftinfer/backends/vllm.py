@@ -10,6 +10,7 @@ vLLM compiles and caches the grammars itself. Only vLLM's public API is used: ``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import time
@@ -182,8 +183,20 @@ class VLLMEngine(GenerationEngine):
 
     def _close(self) -> None:
         llm = getattr(self, "llm", None)
-        if llm is not None:
-            llm.shutdown()
+        if llm is None:
+            return
+        handler = getattr(llm, "output_handler", None)
+        if handler is not None and self._loop is not None:
+            # vLLM stops its engine core before this task, which then logs a scary EngineDeadError
+            # traceback on every clean shutdown: stop the task first.
+            async def stop() -> None:
+                handler.cancel()
+                with contextlib.suppress(BaseException):
+                    await handler
+
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=5)
+        llm.shutdown()
 
 
 def _cuda_initialised() -> bool:

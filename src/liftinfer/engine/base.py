@@ -401,7 +401,11 @@ class GenerationEngine(ABC):
     async def _constraint(self, request: GenerateRequest) -> Constraint:
         assert self.constraints is not None
         schema = request.json_schema
-        # checks and compilation may take a while: off the loop, so other requests keep decoding
+        # A cached grammar is found on the loop: a thread hop per request would stagger a batch's
+        # submissions. Checks and compilation may take a while: off the loop, so others keep decoding.
+        found = self.constraints.cached(schema, strict=request.strict)
+        if found is not None:
+            return found
         return await asyncio.to_thread(self.constraints.build, schema, strict=request.strict)
 
     def _parse_model(self, request: GenerateRequest, data: Any, completion: Completion) -> BaseModel | None:

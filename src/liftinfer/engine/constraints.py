@@ -56,11 +56,11 @@ class GrammarCache:
         self.misses = 0
         self.evictions = 0
 
-    def get(self, key: str) -> Any | None:
+    def get(self, key: str, *, count_miss: bool = True) -> Any | None:
         with self._lock:
             item = self._items.get(key)
             if item is None:
-                self.misses += 1
+                self.misses += count_miss
                 return None
             self._items.move_to_end(key)
             self.hits += 1
@@ -120,7 +120,7 @@ class Constraint:
         except json.JSONDecodeError as exc:
             cut = " (cut off at max_tokens: raise max_tokens)" if finish_reason == "length" else ""
             raise OutputInvalid(
-                f"model output is not complete JSON{cut}: {exc.msg} at char {exc.pos}",
+                f"model output is not complete JSON{cut}: {exc.msg} (character {exc.pos})",
                 details={"finish_reason": finish_reason, "text": text[:2000]},
             ) from None
         errors = sorted(self.validator.iter_errors(data), key=lambda e: list(e.absolute_path))
@@ -239,6 +239,13 @@ class ConstraintBuilder:
     def key(self, schema: dict[str, Any]) -> str:
         return schemas.schema_key(schema, compact=self.compact, closed_objects=self.closed_objects)
 
+    def cached(self, schema: dict[str, Any], *, strict: bool = True) -> Constraint | None:
+        """The schema's constraint if its grammar is in the cache (microseconds), else ``None``."""
+        start = time.perf_counter()
+        key = self.key(schema)
+        entry = self.cache.get(key, count_miss=False)  # build() counts the miss
+        return None if entry is None else self._constraint(schema, key, entry, True, strict, start)
+
     def build(self, schema: dict[str, Any], *, strict: bool = True) -> Constraint:
         """Check the schema and return its constraint, compiled (or taken from the cache)."""
         start = time.perf_counter()
@@ -249,6 +256,10 @@ class ConstraintBuilder:
             if strict:
                 _refuse_unless_exact(self._plan(key, schema).best)
             entry = self._entry(key, schema)
+        return self._constraint(schema, key, entry, hit, strict, start)
+
+    def _constraint(self, schema: dict[str, Any], key: str, entry: _Entry, hit: bool, strict: bool,
+                    start: float) -> Constraint:
         if strict:
             _refuse_unless_exact(entry.view)
         return Constraint(schema=schema, key=key, grammar=entry.grammar, cache_hit=hit,
