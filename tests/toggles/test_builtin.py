@@ -11,10 +11,13 @@ def plugins():
     return Plugins(entry_points=False, disabled=set())
 
 
-def test_compile_cache_points_every_jit_cache_into_one_root(tmp_path):
+def test_compile_cache_points_every_jit_cache_into_one_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("VLLM_CONFIG_ROOT", raising=False)
     changes = plugins().toggle_changes(EngineConfig(toggles=["compile-cache"], cache_dir=tmp_path), "vllm")
     root = tmp_path / "compile"
     assert changes.environment == {
+        "VLLM_CONFIG_ROOT": "/tmp/liftinfer-vllm-config",
+        "VLLM_XLA_CACHE_PATH": "/tmp/liftinfer-vllm-xla-cache",
         "VLLM_CACHE_ROOT": str(root / "vllm"),
         "FLASHINFER_WORKSPACE_BASE": str(root / "flashinfer"),
         "TRITON_CACHE_DIR": str(root / "triton"),
@@ -28,6 +31,22 @@ def test_compile_cache_points_every_jit_cache_into_one_root(tmp_path):
     assert spec.engine["compile_cache_seed"] == "/cache/compile"  # copied from the volume at start ...
     assert spec.engine["compile_cache_dir"] == "/tmp/liftinfer-compile"  # ... into a writable root
     assert spec.env["FLASHINFER_WORKSPACE_BASE"] == "/tmp/liftinfer-compile/flashinfer"
+
+
+def test_vllm_compile_cache_key_does_not_depend_on_home(tmp_path, monkeypatch):
+    # vLLM hashes VLLM_CONFIG_ROOT and VLLM_XLA_CACHE_PATH into its torch.compile key; their defaults live
+    # under HOME, so a prime job and a replica with different HOMEs would not share a compiled graph.
+    from liftinfer.toggles.compile_cache import cache_environment
+
+    monkeypatch.delenv("VLLM_CONFIG_ROOT", raising=False)
+    envs = []
+    for home in ("/home/prime", "/root"):
+        monkeypatch.setenv("HOME", home)
+        env = cache_environment(tmp_path / ("root" + home.replace("/", "-")))
+        envs.append({k: env[k] for k in ("VLLM_CONFIG_ROOT", "VLLM_XLA_CACHE_PATH")})
+    assert envs[0] == envs[1] and "/home" not in str(envs) and "/root" not in str(envs)
+    monkeypatch.setenv("VLLM_CONFIG_ROOT", "/etc/vllm")  # a root the operator chose is kept
+    assert cache_environment(tmp_path)["VLLM_CONFIG_ROOT"] == "/etc/vllm"
 
 
 def test_compile_cache_root_can_be_set(tmp_path):

@@ -8,6 +8,7 @@ CUDA driver's PTX cache. This toggle points all of them into ``<cache_dir>/compi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,20 @@ DEPLOY_WORK = "/tmp/liftinfer-compile"  # the writable copy a serving container 
 VOLUME_NAME = "liftinfer-compile-cache"
 
 
+# vLLM hashes VLLM_CONFIG_ROOT and VLLM_XLA_CACHE_PATH into its torch.compile cache key, and both default
+# to paths under HOME: a start under another HOME (another user, a scratch HOME) misses a primed cache and
+# compiles again (seen on the device: 16-18 s of torch.compile on a "primed" start). Paths that depend on
+# neither HOME nor the root keep the key the same for the prime job, every replica and raw vLLM.
+STABLE_VLLM_CONFIG_ROOT = "/tmp/liftinfer-vllm-config"
+STABLE_VLLM_XLA_CACHE_PATH = "/tmp/liftinfer-vllm-xla-cache"
+
+
 def cache_environment(root: Path | str) -> dict[str, str]:
-    """The variables that send each JIT cache under ``root``."""
+    """The variables that send each JIT cache under ``root`` and keep vLLM's compile-cache key stable."""
     root = Path(root)
     return {
+        "VLLM_CONFIG_ROOT": os.environ.get("VLLM_CONFIG_ROOT", STABLE_VLLM_CONFIG_ROOT),
+        "VLLM_XLA_CACHE_PATH": STABLE_VLLM_XLA_CACHE_PATH,
         "VLLM_CACHE_ROOT": str(root / "vllm"),
         "FLASHINFER_WORKSPACE_BASE": str(root / "flashinfer"),
         "TRITON_CACHE_DIR": str(root / "triton"),
