@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # One step of the GPU measurement session (docs/benchmarks.md). Run from the repository root on the device
-# once stage-vllm's parts are in /tmp/stage. Each step writes its reports and logs under $OUT.
+# once stage-vllm's parts (staged with the extra wheel fastsafetensors==0.5.0) are in /tmp/stage. Each step
+# writes its reports and logs under $OUT. Every liftinfer/raw pair inside a step runs on the same machine.
 #   setup   unpack and install the staged wheels, convert SmolLM2 through liftinfer's model path, build the
 #           random 7.4B model, then SmolLM2 "cold" (no caches; fills the compile root)
-#   smol    SmolLM2: primed, eager, raw vLLM (same settings), raw vLLM default, HTTP, then the xgrammar variant
-#   big-a   random 7.4B: cold, primed, eager start
-#   big-b   random 7.4B: raw, raw default, HTTP; then fast-load against the default loader, cold page cache
+#   smol    SmolLM2 (5 batches each): primed, raw vLLM (same settings, caches warm), HTTP, primed again
+#   big-a   random 7.4B: cold (fills the root), primed (8 batches)
+#   big-b   random 7.4B: raw and HTTP (8 batches); then weight loading from a cold page cache: the default
+#           loader, fast-load (fastsafetensors), vLLM's prefetch strategy
 set -uo pipefail
 step=$1
 export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 LIFTINFER_CACHE_DIR=/tmp/lcache
@@ -16,21 +18,47 @@ bench() {  # bench NAME MODEL COMPILE_ROOT ARGS...
   python3 -m liftinfer bench --model "$model" "${common[@]}" --compile-root "$root" \
     --out "$OUT/$step-$name.json" "$@" 2>&1 | tee -a "$OUT/log-$step.txt" | grep -E "Error|error|Traceback|│|┃|wrote" || true
 }
+evict() {  # drop the page cache (root on a VM), else evict the model's files with posix_fadvise
+  sync
+  if echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then echo "page cache: dropped (drop_caches)"; else
+    python3 - "$1" <<'PY'
+import os, sys, pathlib
+files = [p for p in pathlib.Path(sys.argv[1]).rglob("*") if p.is_file()]
+for p in files:
+    fd = os.open(p, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+print(f"page cache: evicted {len(files)} files with posix_fadvise")
+PY
+  fi
+}
 case $step in
   setup)
     cat /tmp/stage/part* | tar xf - -C /tmp && rm -f /tmp/stage/part* && bash /tmp/stage/install.sh
     bash benchmarks/device/prepare.sh 8b 2>&1 | tail -4
-    bench smollm2 smollm2 /tmp/jit-smollm2 --scenario cold ;;
+    bench smollm2-cold smollm2 /tmp/jit-smollm2 --scenario cold ;;
   smol)
-    bench smollm2 smollm2 /tmp/jit-smollm2 --scenario primed --scenario eager --scenario raw --scenario raw-default --scenario http
-    bench xgrammar smollm2 /tmp/jit-smollm2 --scenario library --set grammar_backend=xgrammar
+    bench smollm2 smollm2 /tmp/jit-smollm2 --rounds 5 --scenario primed --scenario raw --scenario http \
+      --scenario primed:startup
     du -sh /tmp/jit-smollm2/* ;;
-  big-a) bench big /tmp/rand-8b /tmp/jit-big --scenario cold --scenario primed --scenario eager:startup ;;
+  big-a) bench big-a /tmp/rand-8b /tmp/jit-big --rounds 8 --scenario cold:startup --scenario primed ;;
   big-b)
-    bench big /tmp/rand-8b /tmp/jit-big --scenario raw --scenario raw-default --scenario http
-    for variant in default fast-load; do
-      sync; echo 3 > /proc/sys/vm/drop_caches
-      extra=(); [ $variant = fast-load ] && extra=(--toggle fast-load)
+    bench big-b /tmp/rand-8b /tmp/jit-big --rounds 8 --scenario raw --scenario http
+    for variant in default fast-load prefetch; do
+      evict /tmp/rand-8b | tee -a "$OUT/log-$step.txt"
+      extra=()
+      [ $variant = fast-load ] && extra=(--toggle fast-load)
+      [ $variant = prefetch ] && extra=(--option safetensors_load_strategy=prefetch --option safetensors_prefetch_num_threads=16)
       bench "load-$variant" /tmp/rand-8b /tmp/jit-big --scenario eager:startup "${extra[@]}"
     done ;;
+  # The second session's re-measure (distinct prompts per request and round, one HTTP client per user,
+  # cached grammars found on the loop): one compile root for both models, so the second fills less.
+  setup2)
+    cat /tmp/stage/part* | tar xf - -C /tmp && rm -f /tmp/stage/part* && bash /tmp/stage/install.sh
+    bash benchmarks/device/prepare.sh 8b 2>&1 | tail -2
+    bench big-cold /tmp/rand-8b /tmp/jit --scenario cold:startup ;;
+  big2) bench big /tmp/rand-8b /tmp/jit --rounds 5 --scenario primed --scenario raw --scenario http ;;
+  smol2)
+    bench smollm2 smollm2 /tmp/jit --rounds 5 --scenario primed:startup --scenario primed --scenario raw \
+      --scenario http --scenario raw-default ;;
 esac

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from liftinfer.bench.workload import SCHEMA, percentile, prompts
+from liftinfer.bench.workload import SCHEMA, batch_report, is_valid, prompts
 
 
 def process_age() -> float:
@@ -29,19 +29,6 @@ def process_age() -> float:
 _IMPORTED = time.perf_counter()
 
 
-def _valid(texts: list[str]) -> int:
-    import jsonschema
-
-    ok = 0
-    for text in texts:
-        try:
-            jsonschema.validate(json.loads(text), SCHEMA)
-            ok += 1
-        except (ValueError, jsonschema.ValidationError):
-            pass
-    return ok
-
-
 def run_library(spec: dict[str, Any]) -> dict[str, Any]:
     """liftinfer's library path: load_engine, then free and constrained batches."""
     from liftinfer.config import EngineConfig
@@ -56,7 +43,7 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
         engine.close()
         return result
     n, max_tokens = spec.get("n", 64), spec.get("max_tokens", 256)
-    texts = prompts(n)
+    texts = prompts(2)
     assert engine.constraints is not None
     # A new title is a new cache key: a real miss. The first build in a process also pays one-time
     # imports (jsonschema's format checkers), so it is reported apart from a typical miss.
@@ -71,25 +58,29 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
         engine.constraints.build(titled)
     result["compile_ms"] = {"first": round(timings[0], 3), "miss": round(timings[1], 3),
                             "hit": round((time.perf_counter() - start) * 10, 4)}
+    rounds = spec.get("rounds", 1)
     engine.generate_text_batch(texts[:2], max_tokens=max_tokens)  # warm each path, as the probe does
-    start = time.perf_counter()
-    free = engine.generate_text_batch(texts, max_tokens=max_tokens)
-    elapsed = time.perf_counter() - start
-    tokens = sum(c.completion_tokens for c in free)
-    result["free"] = {"s": round(elapsed, 3), "tokens": tokens, "tok_per_s": round(tokens / elapsed, 1)}
-    requests = [{"prompt": p, "schema": SCHEMA, "max_tokens": max_tokens} for p in texts]
-    engine.generate_batch(requests[:2])
-    start = time.perf_counter()
-    outs = engine.generate_batch(requests)
-    elapsed = time.perf_counter() - start
-    good = [o for o in outs if not isinstance(o, Exception)]
-    tokens = sum(o.usage.completion_tokens for o in good)
-    latencies = [o.timings.total_ms for o in good]
-    result["json"] = {"s": round(elapsed, 3), "tokens": tokens, "tok_per_s": round(tokens / elapsed, 1),
-                      "valid": _valid([o.text for o in good]), "n": n,
-                      "errors": [str(o) for o in outs if isinstance(o, Exception)][:3],
-                      "p50_ms": round(percentile(latencies, 50), 1), "p99_ms": round(percentile(latencies, 99), 1),
-                      "sample": good[0].text[:200] if good else None}
+    free_rounds = []
+    for r in range(rounds):
+        batch = prompts(n, r * n)
+        start = time.perf_counter()
+        free = engine.generate_text_batch(batch, max_tokens=max_tokens)
+        free_rounds.append({"s": time.perf_counter() - start, "tokens": sum(c.completion_tokens for c in free)})
+    result["free"] = batch_report(free_rounds, n)
+    engine.generate_batch([{"prompt": p, "schema": SCHEMA, "max_tokens": max_tokens} for p in texts[:2]])
+    json_rounds, errors, sample = [], [], None
+    for r in range(rounds):
+        requests = [{"prompt": p, "schema": SCHEMA, "max_tokens": max_tokens} for p in prompts(n, r * n)]
+        start = time.perf_counter()
+        outs = engine.generate_batch(requests)
+        elapsed = time.perf_counter() - start
+        good = [o for o in outs if not isinstance(o, Exception)]
+        json_rounds.append({"s": elapsed, "tokens": sum(o.usage.completion_tokens for o in good),
+                            "valid": sum(is_valid(o.text) for o in good),
+                            "latencies": [o.timings.total_ms for o in good]})
+        errors += [str(o) for o in outs if isinstance(o, Exception)]
+        sample = sample or (good[0].text[:200] if good else None)
+    result["json"] = {**batch_report(json_rounds, n), "errors": errors[:3], "sample": sample}
     engine.close()
     return result
 
@@ -107,19 +98,22 @@ def run_raw(spec: dict[str, Any]) -> dict[str, Any]:
         return result
     tokenizer = llm.get_tokenizer()
     n, max_tokens = spec.get("n", 64), spec.get("max_tokens", 256)
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
-                                           add_generation_prompt=True) for p in prompts(n)]
+    def chat(batch: list[str]) -> list[str]:
+        return [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                              add_generation_prompt=True) for p in batch]
+
     for kind in ("free", "json"):
         structured = StructuredOutputsParams(json=SCHEMA) if kind == "json" else None
         params = SamplingParams(max_tokens=max_tokens, temperature=0.0, structured_outputs=structured)
-        llm.generate(texts[:2], params, use_tqdm=False)
-        start = time.perf_counter()
-        outs = llm.generate(texts, params, use_tqdm=False)
-        elapsed = time.perf_counter() - start
-        tokens = sum(len(o.outputs[0].token_ids) for o in outs)
-        result[kind] = {"s": round(elapsed, 3), "tokens": tokens, "tok_per_s": round(tokens / elapsed, 1),
-                        "valid": _valid([o.outputs[0].text for o in outs]), "n": n,
-                        "sample": outs[0].outputs[0].text[:200]}
+        llm.generate(chat(prompts(2)), params, use_tqdm=False)
+        rounds = []
+        for r in range(spec.get("rounds", 1)):
+            texts = chat(prompts(n, r * n))  # templated before the clock starts, as the probe does
+            start = time.perf_counter()
+            outs = llm.generate(texts, params, use_tqdm=False)
+            rounds.append({"s": time.perf_counter() - start, "tokens": sum(len(o.outputs[0].token_ids) for o in outs),
+                           "valid": sum(is_valid(o.outputs[0].text) for o in outs)})
+        result[kind] = {**batch_report(rounds, n), "sample": outs[0].outputs[0].text[:200]}
     return result
 
 

@@ -17,6 +17,8 @@ import click
                    "raw-default; a ':startup' suffix measures start-up only [default: library, http]")
 @click.option("-n", "--requests", "n", type=int, default=64, show_default=True, help="requests per batch")
 @click.option("--max-tokens", type=int, default=256, show_default=True)
+@click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="batches per scenario, in one process; tokens/s is over all of them")
 @click.option("--toggle", "toggles", multiple=True, help="toggle for the liftinfer scenarios (repeatable)")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="engine option for every scenario, raw vLLM included (repeatable; VALUE parsed as JSON)")
@@ -25,9 +27,9 @@ import click
 @click.option("--compile-root", type=click.Path(path_type=Path), help="JIT cache root for cold/primed/raw")
 @click.option("--scratch-home", is_flag=True, help="run scenarios with an empty HOME (no default caches)")
 @click.option("--out", type=click.Path(path_type=Path), help="write the JSON report here")
-def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_tokens: int, toggles: tuple[str, ...],
-          options: tuple[str, ...], settings: tuple[str, ...], compile_root: Path | None, scratch_home: bool,
-          out: Path | None) -> None:
+def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_tokens: int, rounds: int,
+          toggles: tuple[str, ...], options: tuple[str, ...], settings: tuple[str, ...], compile_root: Path | None,
+          scratch_home: bool, out: Path | None) -> None:
     """Measure start-up, free and constrained tokens/s, wall time to N valid objects and latency."""
     import tempfile
 
@@ -36,14 +38,15 @@ def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_toke
 
     from liftinfer.bench.run import COLUMNS, BenchPlan, run, table_rows
 
-    plan = BenchPlan(backend=backend, model=model, n=n, max_tokens=max_tokens, toggles=list(toggles),
+    plan = BenchPlan(backend=backend, model=model, n=n, max_tokens=max_tokens, rounds=rounds,
+                     toggles=list(toggles),
                      options=_pairs(options, "--option"), extra_config=_pairs(settings, "--set"))
     if compile_root is not None:
         plan.compile_root = compile_root
     if scratch_home:
         plan.home = Path(tempfile.mkdtemp(prefix="liftinfer-bench-home-"))
     report = run(plan, list(scenarios) or ["library", "http"])
-    table = Table(title=f"liftinfer bench: {model} on {backend} ({n} requests, max_tokens {max_tokens})")
+    table = Table(title=f"liftinfer bench: {model} on {backend} ({n} requests x {rounds}, max_tokens {max_tokens})")
     for column in COLUMNS:
         table.add_column(column)
     for row in table_rows(report):
