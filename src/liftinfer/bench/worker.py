@@ -87,13 +87,19 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run_raw(spec: dict[str, Any]) -> dict[str, Any]:
     """Raw vLLM, the way ``shared/device/vllm_probe.py`` measures it: ``LLM`` and ``LLM.generate``."""
+    from liftinfer.backends.vllm_startup import StartupLog
+
+    # vLLM logs to stdout, which carries this worker's RESULT line: send its log to stderr (set before
+    # vLLM is imported), where the backend's parser reads the start-up phases and whether the cache hit.
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    log = StartupLog.capture()
     from vllm import LLM, SamplingParams
     from vllm.sampling_params import StructuredOutputsParams
 
     start = time.perf_counter()
     llm = LLM(**spec["engine"])
     result: dict[str, Any] = {"startup_s": round(time.perf_counter() - start, 2),
-                              "ready_s": round(process_age(), 2)}
+                              "ready_s": round(process_age(), 2), "startup": log.phases()}
     if spec.get("startup_only"):
         return result
     tokenizer = llm.get_tokenizer()
