@@ -12,7 +12,7 @@ from __future__ import annotations
 from liftinfer.backends import Backend, cuda_available
 from liftinfer.config import EngineConfig, ServeConfig
 from liftinfer.deploy import DeploymentSpec
-from liftinfer.engine.base import Completion, GenerationEngine, PendingRequest, PreparedRequest
+from liftinfer.engine.base import Completion, GenerationEngine, PendingRequest, PreparedRequest, first_stop
 from liftinfer.engine.cache import CacheRoot
 from liftinfer.engine.constraints import Constraint, allocate_bitmask, apply_bitmask, import_xgrammar
 from liftinfer.engine.models import ModelSource, ResolvedModel, resolve_model
@@ -57,6 +57,7 @@ __all__ = [
     "allocate_bitmask",
     "apply_bitmask",
     "cuda_available",
+    "first_stop",
     "hookimpl",
     "import_xgrammar",
     "resolve_model",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liftinfer.backends import Backend
-from liftinfer.engine.base import Completion, GenerationEngine, PendingRequest, PreparedRequest
+from liftinfer.engine.base import Completion, GenerationEngine, PendingRequest, PreparedRequest, first_stop
 from liftinfer.engine.constraints import allocate_bitmask, apply_bitmask, import_xgrammar
 from liftinfer.engine.models import ensure_hf_dir, resolve_model
 from liftinfer.errors import BackendError, LiftinferError, MissingDependency, RequestError
@@ -234,7 +234,7 @@ class _Scheduler(threading.Thread):
             return "stop"
         job.tokens.append(token)
         stops = job.prepared.request.stop
-        if stops and any(s in self._text(job.tokens) for s in stops):
+        if stops and first_stop(self._text(job.tokens), stops) is not None:
             return "stop_string"
         if len(job.tokens) >= job.prepared.max_tokens:
             return "length"
@@ -244,16 +244,8 @@ class _Scheduler(threading.Thread):
         return str(self.engine.tokenizer.decode(tokens, skip_special_tokens=True))
 
     def _completion(self, job: _Job, prompt: list[int], reason: str, started: float) -> Completion:
-        text = self._text(job.tokens)
-        if reason == "stop_string":
-            cut = min(text.index(s) for s in job.prepared.request.stop or [] if s in text)
-            text = text[:cut]
-        now = time.perf_counter()
-        return Completion(
-            text=text, finish_reason=reason, prompt_tokens=len(prompt),
-            completion_tokens=len(job.tokens) + (1 if reason == "stop" else 0),
-            queue_ms=(started - job.prepared.submitted) * 1000, generate_ms=(now - started) * 1000,
-        )
+        return Completion.decoded(job.prepared, self._text(job.tokens), reason, prompt_tokens=len(prompt),
+                                  generated=len(job.tokens), started=started)
 
     def _generator(self, job: _Job) -> Any:
         if job.prepared.seed is None or job.prepared.temperature == 0:

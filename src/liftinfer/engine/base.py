@@ -73,6 +73,23 @@ class Completion:
     queue_ms: float = 0.0
     generate_ms: float = 0.0
 
+    @classmethod
+    def decoded(cls, prepared: PreparedRequest, text: str, reason: str, *, prompt_tokens: int, generated: int,
+                started: float) -> Completion:
+        """A row a decode loop finished: the text cut at its stop string, the end token counted, times."""
+        if reason == "stop_string":
+            text = text[: first_stop(text, prepared.request.stop)]
+        return cls(text=text, finish_reason=reason, prompt_tokens=prompt_tokens,
+                   completion_tokens=generated + (1 if reason == "stop" else 0),
+                   queue_ms=(started - prepared.submitted) * 1000,
+                   generate_ms=(time.perf_counter() - started) * 1000)
+
+
+def first_stop(text: str, stops: Iterable[str] | None) -> int | None:
+    """Where the earliest of ``stops`` begins in ``text``; None when none occurs."""
+    found = [text.index(s) for s in stops or () if s in text]
+    return min(found) if found else None
+
 
 @dataclass
 class PendingRequest:
@@ -350,8 +367,9 @@ class GenerationEngine(ABC):
 
     async def _admitted_generate(self, request: GenerateRequest) -> GenerateResult:
         start = time.perf_counter()
-        max_tokens = self._check_limits(request)
-        constraint = await self._constraint(request)
+        schema = request.json_schema  # once: a pydantic model's schema is generated on each access
+        max_tokens = self._check_limits(request, schema)
+        constraint = await self._constraint(request, schema)
         seed, temperature = request.seed, request.temperature
         attempts = 1 if request.strict else 2
         for attempt in range(1, attempts + 1):
@@ -383,7 +401,7 @@ class GenerationEngine(ABC):
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _check_limits(self, request: GenerateRequest) -> int:
+    def _check_limits(self, request: GenerateRequest, schema: dict[str, Any]) -> int:
         max_tokens = request.max_tokens or min(self.config.default_max_tokens, self.config.max_tokens_limit)
         if max_tokens > self.config.max_tokens_limit:
             raise RequestError(
@@ -395,12 +413,11 @@ class GenerationEngine(ABC):
                 f"prompt is {chars} characters; the limit is {self.config.max_prompt_chars}",
                 field="messages" if request.messages else "prompt",
             )
-        check_request_limits(request, self.config)
+        check_request_limits(request, self.config, schema)
         return max_tokens
 
-    async def _constraint(self, request: GenerateRequest) -> Constraint:
+    async def _constraint(self, request: GenerateRequest, schema: dict[str, Any]) -> Constraint:
         assert self.constraints is not None
-        schema = request.json_schema
         # A cached grammar is found on the loop: a thread hop per request would stagger a batch's
         # submissions. Checks and compilation may take a while: off the loop, so others keep decoding.
         found = self.constraints.cached(schema, strict=request.strict)

@@ -302,6 +302,8 @@ class ConstraintBuilder:
         if entry.grammar is not None:
             size += int(entry.grammar.memory_size_bytes)
         self.cache.put(key, entry, size)
+        with self._lock:  # the entry holds what the plan was kept for; the cache bounds it in bytes
+            self._plans.pop(key, None)
         return entry
 
     def _make(self, key: str, schema: dict[str, Any], deadline: float) -> _Entry:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from liftinfer.engine.schema import json_pointer
+from liftinfer.engine.schema import ANNOTATIONS, json_pointer
 from liftinfer.errors import SchemaError, UnresolvableRef
 
 # Draft names as the validators' meta-schema URIs give them.
@@ -246,31 +246,7 @@ class _Rewriter:
 
 
 # Keywords dropped without a note: identifiers, annotations and locations every draft has.
-_SILENT = frozenset(
-    {
-        "$schema",
-        "$id",
-        "id",
-        "$anchor",
-        "$dynamicAnchor",
-        "$recursiveAnchor",
-        "$comment",
-        "$vocabulary",
-        "$defs",
-        "definitions",
-        "title",
-        "description",
-        "examples",
-        "default",
-        "deprecated",
-        "readOnly",
-        "writeOnly",
-        "contentMediaType",
-        "contentEncoding",
-        "contentSchema",
-        "additionalItems",
-    }
-)
+_SILENT = ANNOTATIONS | {"additionalItems"}
 
 
 def _refuse_in_place_cycles(root: dict[str, Any]) -> None:

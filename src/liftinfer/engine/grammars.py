@@ -77,10 +77,6 @@ class XGrammarEngine:
     def matcher(self, grammar: Any) -> Any:
         return self._xgr.GrammarMatcher(grammar)
 
-    @staticmethod
-    def size_bytes(grammar: Any) -> int:
-        return int(grammar.memory_size_bytes)
-
 
 def _xgrammar_format(compact: bool) -> dict[str, Any]:
     # strict_mode=False: JSON Schema's meaning (extra properties and items allowed unless the schema
@@ -194,10 +190,6 @@ class LLGuidanceEngine:
     def matcher(self, grammar: LLGuidanceGrammar) -> LLGuidanceMatcher:
         matcher = self._llg.LLMatcher(grammar.tokenizer, grammar.grammar_text, log_level=0)
         return LLGuidanceMatcher(matcher, grammar.tokenizer)
-
-    @staticmethod
-    def size_bytes(grammar: LLGuidanceGrammar) -> int:
-        return grammar.size
 
 
 def _llguidance_message(error: str) -> str:

@@ -43,11 +43,15 @@ class SchemaLimits:
                    config.max_optional_properties)
 
 
-def check_request_limits(request: GenerateRequest, config: EngineConfig) -> None:
-    """Refuse a request whose strings cannot be encoded or whose schema is over a limit or cannot end."""
+def check_request_limits(request: GenerateRequest, config: EngineConfig, schema: Any = None) -> None:
+    """Refuse a request whose strings cannot be encoded or whose schema is over a limit or cannot end.
+
+    ``schema`` is the request's JSON Schema where the caller already has it (a pydantic model's schema is
+    generated anew on every ``request.json_schema``).
+    """
     for field, text in _request_strings(request):
         _check_unicode(text, field)
-    check_schema_limits(request.json_schema, SchemaLimits.from_config(config))
+    check_schema_limits(request.json_schema if schema is None else schema, SchemaLimits.from_config(config))
 
 
 def check_schema_limits(schema: Any, limits: SchemaLimits) -> None:
@@ -117,13 +121,14 @@ def _request_strings(request: GenerateRequest) -> Iterator[tuple[str, str]]:
         yield f"stop.{i}", stop
 
 
-def _check_unicode(text: str, field: str, where: str = "") -> None:
+def _check_unicode(text: str, field: str, path: Path | None = None) -> None:
     if text.isascii():
         return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         char = text[exc.start]
+        where = "" if path is None else f" at {json_pointer(path)}"  # built only for the error
         message = (f"{field}{where} contains an unpaired surrogate ({char!r}) at character {exc.start}; "
                    "strings must be valid Unicode")
         if field == "schema":
@@ -143,7 +148,7 @@ def _walk(document: Any, max_depth: int) -> None:
                 details={"path": json_pointer(path)},
             )
         if isinstance(node, str):
-            _check_unicode(node, "schema", f" at {json_pointer(path)}")
+            _check_unicode(node, "schema", path)
             continue
         if not isinstance(node, (dict, list)):
             continue
@@ -156,7 +161,7 @@ def _walk(document: Any, max_depth: int) -> None:
         items = node.items() if isinstance(node, dict) else enumerate(node)
         for key, value in items:
             if isinstance(key, str):
-                _check_unicode(key, "schema", f" at {json_pointer(path)}")
+                _check_unicode(key, "schema", path)
             stack.append(((*path, key), value))
 
 

@@ -34,7 +34,7 @@ class Subschema:
 
     @property
     def pointer(self) -> str:
-        return "/" + "/".join(str(p) for p in self.path) if self.path else "/"
+        return json_pointer(self.path)
 
 
 def iter_subschemas(schema: Any, path: tuple[str | int, ...] = ()) -> Iterator[Subschema]:

@@ -27,6 +27,7 @@ from liftinfer.plugin import (
     PreparedRequest,
     allocate_bitmask,
     apply_bitmask,
+    first_stop,
     import_xgrammar,
     resolve_model,
 )
@@ -327,7 +328,7 @@ class _Scheduler(threading.Thread):
             return "stop"
         seq.tokens.append(token)
         stops = seq.job.prepared.request.stop
-        if stops and any(s in self.model.detokenize(seq.tokens) for s in stops):
+        if stops and first_stop(self.model.detokenize(seq.tokens), stops) is not None:
             return "stop_string"
         if len(seq.tokens) >= seq.job.prepared.max_tokens or seq.position + 1 >= self.model.n_ctx_seq:
             return "length"
@@ -351,16 +352,8 @@ class _Scheduler(threading.Thread):
     # ---- finishing ----------------------------------------------------------------------------------------
 
     def _completion(self, seq: _Sequence, reason: str) -> Completion:
-        text = self.model.detokenize(seq.tokens)
-        if reason == "stop_string":
-            text = text[: min(text.index(s) for s in seq.job.prepared.request.stop or [] if s in text)]
-        now = time.perf_counter()
-        return Completion(
-            text=text, finish_reason=reason, prompt_tokens=len(seq.prompt),
-            completion_tokens=len(seq.tokens) + (1 if reason == "stop" else 0),
-            queue_ms=(seq.started - seq.job.prepared.submitted) * 1000,
-            generate_ms=(now - seq.started) * 1000,
-        )
+        return Completion.decoded(seq.job.prepared, self.model.detokenize(seq.tokens), reason,
+                                  prompt_tokens=len(seq.prompt), generated=len(seq.tokens), started=seq.started)
 
     def _finish(self, seq: _Sequence, value: Completion | BaseException) -> None:
         self._release(seq, keep=isinstance(value, Completion))
