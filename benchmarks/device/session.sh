@@ -18,6 +18,10 @@ bench() {  # bench NAME MODEL COMPILE_ROOT ARGS...
   python3 -m liftinfer bench --model "$model" "${common[@]}" --compile-root "$root" \
     --out "$OUT/$step-$name.json" "$@" 2>&1 | tee -a "$OUT/log-$step.txt" | grep -E "Error|error|Traceback|│|┃|wrote" || true
 }
+install() {  # the staged wheels into /tmp/site, then SmolLM2's safetensors and the random 7.4B model
+  cat /tmp/stage/part* | tar xf - -C /tmp && rm -f /tmp/stage/part* && bash /tmp/stage/install.sh
+  bash benchmarks/device/prepare.sh 8b 2>&1 | tail -4
+}
 evict() {  # drop the page cache (root on a VM), else evict the model's files with posix_fadvise
   sync
   if echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then echo "page cache: dropped (drop_caches)"; else
@@ -34,8 +38,7 @@ PY
 }
 case $step in
   setup)
-    cat /tmp/stage/part* | tar xf - -C /tmp && rm -f /tmp/stage/part* && bash /tmp/stage/install.sh
-    bash benchmarks/device/prepare.sh 8b 2>&1 | tail -4
+    install
     bench smollm2-cold smollm2 /tmp/jit-smollm2 --scenario cold ;;
   smol)
     bench smollm2 smollm2 /tmp/jit-smollm2 --rounds 5 --scenario primed --scenario raw --scenario http \
@@ -54,8 +57,7 @@ case $step in
   # The second session's re-measure (distinct prompts per request and round, one HTTP client per user,
   # cached grammars found on the loop): one compile root for both models, so the second fills less.
   setup2)
-    cat /tmp/stage/part* | tar xf - -C /tmp && rm -f /tmp/stage/part* && bash /tmp/stage/install.sh
-    bash benchmarks/device/prepare.sh 8b 2>&1 | tail -2
+    install
     bench big-cold /tmp/rand-8b /tmp/jit --scenario cold:startup ;;
   big2) bench big /tmp/rand-8b /tmp/jit --rounds 5 --scenario primed --scenario raw --scenario http ;;
   smol2)

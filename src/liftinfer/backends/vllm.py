@@ -104,9 +104,7 @@ class VLLMEngine(GenerationEngine):
     backend_name = "vllm"
 
     def _load(self) -> None:
-        # vLLM logs to stdout by default; on stderr its lines reach StartupLog (and stdout stays the caller's)
-        os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
-        self._startup_log = StartupLog.capture()
+        self._startup_log = StartupLog.capture()  # vLLM's log goes to stderr: stdout stays the caller's
         if _cuda_initialised():  # then forked engine processes could not use CUDA: spawn them instead
             os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         with self.phase("import"):

@@ -42,6 +42,9 @@ class StartupLog:
 
     @classmethod
     def capture(cls) -> StartupLog:
+        """The process's one capture of fd 2. vLLM logs to stdout by default: this sends it to stderr,
+        where the capture reads it; it must run before vLLM is imported."""
+        os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
         with cls._lock:
             if cls._instance is None:
                 cls._instance = cls()

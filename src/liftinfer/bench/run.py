@@ -31,6 +31,10 @@ from liftinfer.config import EngineConfig
 from liftinfer.errors import ConfigError
 
 SCENARIOS = ("library", "cold", "primed", "eager", "http", "raw", "raw-default")
+# the library path's scenarios and the toggles each adds; eager keeps the compile root too: it skips
+# torch.compile, not FlashInfer's JIT
+LIBRARY_TOGGLES = {"library": [], "cold": ["compile-cache"], "primed": ["compile-cache"],
+                   "eager": ["eager", "compile-cache"]}
 
 
 @dataclass
@@ -98,14 +102,9 @@ def run_scenario(plan: BenchPlan, name: str) -> dict[str, Any]:
     common = {"n": plan.n, "max_tokens": plan.max_tokens, "rounds": plan.rounds, "startup_only": startup_only}
     if base == "cold":
         shutil.rmtree(plan.compile_root, ignore_errors=True)
-    if base in ("cold", "primed"):
-        spec = {"mode": "library", "config": plan.config([*plan.toggles, "compile-cache"]), **common}
+    if base in LIBRARY_TOGGLES:
+        spec = {"mode": "library", "config": plan.config([*plan.toggles, *LIBRARY_TOGGLES[base]]), **common}
         return _worker(plan, spec, _env(plan))
-    if base == "eager":  # with the compile root too: eager skips torch.compile, not FlashInfer's JIT
-        spec = {"mode": "library", "config": plan.config([*plan.toggles, "eager", "compile-cache"]), **common}
-        return _worker(plan, spec, _env(plan))
-    if base == "library":
-        return _worker(plan, {"mode": "library", "config": plan.config(list(plan.toggles)), **common}, _env(plan))
     if base in ("raw", "raw-default"):
         spec = {"mode": "raw", "engine": raw_engine_kwargs(plan, base == "raw-default"), **common}
         return _worker(plan, spec, _env(plan, cache_environment(plan.compile_root)))
@@ -116,6 +115,8 @@ def run_http(plan: BenchPlan) -> dict[str, Any]:
     """``liftinfer serve`` with compile-cache on the bench root; requests sent concurrently over HTTP."""
     import socket
 
+    from liftinfer.targets.common import engine_environment
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -123,8 +124,7 @@ def run_http(plan: BenchPlan) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "liftinfer", "serve", "--port", str(port), "--backend", config.backend,
            "--model", config.model, "--no-warmup", *[a for t in config.toggles for a in ("--toggle", t)],
            *[a for k, v in plan.options.items() for a in ("--option", f"{k}={json.dumps(v)}")]]
-    env = _env(plan, {"LIFTINFER_COMPILE_CACHE_DIR": str(plan.compile_root),
-                      **{f"LIFTINFER_{k.upper()}": str(v) for k, v in plan.extra_config.items()}})
+    env = _env(plan, engine_environment({"compile_cache_dir": str(plan.compile_root), **plan.extra_config}, {}))
     start = time.perf_counter()
     server = subprocess.Popen(cmd, env=env)
     try:

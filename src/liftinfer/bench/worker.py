@@ -89,9 +89,7 @@ def run_raw(spec: dict[str, Any]) -> dict[str, Any]:
     """Raw vLLM, the way ``shared/device/vllm_probe.py`` measures it: ``LLM`` and ``LLM.generate``."""
     from liftinfer.backends.vllm_startup import StartupLog
 
-    # vLLM logs to stdout, which carries this worker's RESULT line: send its log to stderr (set before
-    # vLLM is imported), where the backend's parser reads the start-up phases and whether the cache hit.
-    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    # before vLLM's import: its log leaves stdout (this worker's RESULT line) for the phase parser
     log = StartupLog.capture()
     from vllm import LLM, SamplingParams
     from vllm.sampling_params import StructuredOutputsParams
