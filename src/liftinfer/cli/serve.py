@@ -20,8 +20,8 @@ def serve(host: str | None, port: int | None, target: str | None, api_key_file: 
           **engine_values: object) -> None:
     """Serve schema-constrained generation over HTTP (the embedded default model unless --model is given)."""
     from liftinfer.config import ServeConfig
-    from liftinfer.errors import ConfigError
     from liftinfer.plugins import get_plugins
+    from liftinfer.targets.base import target_named
 
     plugins = get_plugins()
     engine = engine_config(**engine_values)
@@ -29,12 +29,7 @@ def serve(host: str | None, port: int | None, target: str | None, api_key_file: 
     serve_config = ServeConfig(**{k: v for k, v in overrides.items() if v is not None})
     if no_warmup:
         serve_config.warmup_on_start = False
-    targets = plugins.targets()
-    chosen = targets.get(serve_config.target)
-    if chosen is None:
-        raise ConfigError(f"unknown target {serve_config.target!r}; available: {', '.join(sorted(targets))}",
-                          field="target")
-    chosen.serve(engine, serve_config, plugins)
+    target_named(serve_config.target, plugins).serve(engine, serve_config, plugins)
 
 
 COMMANDS = [serve]

@@ -13,17 +13,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from liftinfer.config import ServeConfig
 from liftinfer.deploy import CACHE_ROOT, CUDA_IMAGE, MODELS_DIR, DeploymentSpec, VolumeSpec, edits_from_env
 from liftinfer.errors import ConfigError, TargetError
 
 if TYPE_CHECKING:
-    from liftinfer.config import EngineConfig, ServeConfig
+    from liftinfer.config import EngineConfig
     from liftinfer.plugins import Plugins
 
 log = logging.getLogger("liftinfer")
 
-# ServeConfig fields a deployment carries; host, port and keys are the target's business.
-SERVE_FIELDS = ("max_body_bytes", "request_timeout_s", "load_wait_s", "log_level", "warmup_on_start")
+# ServeConfig fields a deployment carries: all but host, port, target and keys, the target's business.
+SERVE_FIELDS = frozenset(ServeConfig.model_fields) - {"host", "port", "target", "api_key", "api_key_file"}
 
 
 class Target:

@@ -30,11 +30,14 @@ STABLE_VLLM_CONFIG_ROOT = "/tmp/liftinfer-vllm-config"
 STABLE_VLLM_XLA_CACHE_PATH = "/tmp/liftinfer-vllm-xla-cache"
 
 
-def cache_environment(root: Path | str) -> dict[str, str]:
-    """The variables that send each JIT cache under ``root`` and keep vLLM's compile-cache key stable."""
+def cache_environment(root: Path | str, config_root: str | None = None) -> dict[str, str]:
+    """The variables that send each JIT cache under ``root`` and keep vLLM's compile-cache key stable.
+
+    ``config_root`` defaults to this process's ``VLLM_CONFIG_ROOT`` where the operator set one.
+    """
     root = Path(root)
     return {
-        "VLLM_CONFIG_ROOT": os.environ.get("VLLM_CONFIG_ROOT", STABLE_VLLM_CONFIG_ROOT),
+        "VLLM_CONFIG_ROOT": config_root or os.environ.get("VLLM_CONFIG_ROOT", STABLE_VLLM_CONFIG_ROOT),
         "VLLM_XLA_CACHE_PATH": STABLE_VLLM_XLA_CACHE_PATH,
         "VLLM_CACHE_ROOT": str(root / "vllm"),
         "FLASHINFER_WORKSPACE_BASE": str(root / "flashinfer"),
@@ -54,7 +57,9 @@ class CompileCache(Toggle):
         # and start from a writable copy, so a kernel compiled late never races another replica's write.
         volume = VolumeSpec(VOLUME_NAME, "JIT compile caches, filled by `liftinfer cache prime`", primed=True)
         deployment: dict[str, Any] = {f"volumes.{DEPLOY_ROOT}": volume}
-        deployment.update({f"env.{k}": v for k, v in cache_environment(DEPLOY_WORK).items()})
+        # a deployment's paths are its own: nothing from this machine's environment
+        remote = cache_environment(DEPLOY_WORK, config_root=STABLE_VLLM_CONFIG_ROOT)
+        deployment.update({f"env.{k}": v for k, v in remote.items()})
         deployment["engine.compile_cache_dir"] = DEPLOY_WORK
         deployment["engine.compile_cache_seed"] = DEPLOY_ROOT
         return Changes(environment=cache_environment(config.compile_root), deployment=deployment)
