@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[3]
-MACHINE = "2-core CPU dev box"
-DATE = "2026-11-27"
 
 # A schema with enums, bounds, a pattern, an array and a nested object: the kind of request liftinfer serves.
 SCHEMA = {
@@ -174,6 +172,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="concurrent requests for the throughput rows")
     parser.add_argument("--skip", action="append", default=[], help="leave out a system (transformers, ...)")
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--machine", default="2-core CPU dev box", help="recorded with the results")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "llamacpp-cpu.json")
     args = parser.parse_args()
 
@@ -212,7 +211,8 @@ def main() -> None:
 
     report = {
         "benchmark": "constrained decoding tokens/s on CPU, same GGUF, schema, prompts, max_tokens, threads",
-        "machine": MACHINE, "date": DATE, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "machine": args.machine, "date": time.strftime("%Y-%m-%d"), "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
         "python": sys.version.split()[0],
         # other processes share the CPU; all systems are measured in turns, so they share the noise too
         "load_average_1m": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)},
