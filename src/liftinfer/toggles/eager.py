@@ -1,8 +1,8 @@
 """``eager``: no torch.compile and no CUDA graphs, for fast development starts.
 
-Measured on an H200 (docs/benchmarks.md): at batch 64 eager decoding was 3.1x (constrained) to 7.0x
-(free) slower than compiled on SmolLM2, and 2.9x at 7.4B in the device probe: not the "10-20%" the
-original app assumed. It starts faster (58 s against 93 s from process start on SmolLM2).
+It skips torch.compile and CUDA graph capture at start, and decodes much slower: the device README
+(``shared/device``) measured 2.9x slower than compiled at batch 64 on a 7.4B model, not the "10-20%" the
+original app assumed (docs/toggles.md).
 """
 
 from __future__ import annotations
