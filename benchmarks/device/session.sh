@@ -10,13 +10,16 @@
 #           loader, fast-load (fastsafetensors), vLLM's prefetch strategy
 set -uo pipefail
 step=$1
-export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 LIFTINFER_CACHE_DIR=/tmp/lcache
+export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 LIFTINFER_CACHE_DIR=/tmp/lcache PATH=/tmp/pyspy/bin:$PATH
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 common=(--backend vllm --option gpu_memory_utilization=0.6 --set max_model_len=4096 --scratch-home)
 bench() {  # bench NAME MODEL COMPILE_ROOT ARGS...
   local name=$1 model=$2 root=$3; shift 3
   python3 -m liftinfer bench --model "$model" "${common[@]}" --compile-root "$root" \
     --out "$OUT/$step-$name.json" "$@" 2>&1 | tee -a "$OUT/log-$step.txt" | grep -E "Error|error|Traceback|│|┃|wrote" || true
+}
+profile() {  # --profile for the HTTP scenarios when py-spy could sample on this machine (setup4 checks)
+  [ -f /tmp/pyspy-ok ] && echo "--profile $OUT/prof/$step"
 }
 install() {  # the staged wheels into /tmp/site, then SmolLM2's safetensors and the random 7.4B model
   cat /tmp/stage/part* | tar xf - -C /tmp && rm -f /tmp/stage/part* && bash /tmp/stage/install.sh
@@ -63,4 +66,20 @@ case $step in
   smol2)
     bench smollm2 smollm2 /tmp/jit --rounds 5 --scenario primed:startup --scenario primed --scenario raw \
       --scenario http --scenario raw-default ;;
+  # The third session's re-measure: the HTTP server shares the engine's event loop (http) or not
+  # (http-two-loops); 10 rounds; the HTTP scenarios run under py-spy where it can attach (samples in $OUT).
+  setup4)
+    install
+    python3 -m pip install -q --no-index --no-deps --target /tmp/pyspy .stage/tools/py_spy-*.whl
+    if /tmp/pyspy/bin/py-spy record --rate 50 --format raw --output /tmp/pyspy-check.txt -- \
+        python3 -c "import time; time.sleep(1)" >/dev/null 2>&1; then
+      echo "py-spy works: HTTP scenarios profiled"; touch /tmp/pyspy-ok
+    else echo "py-spy cannot sample here: no profiles"; fi
+    bench big-cold /tmp/rand-8b /tmp/jit --rounds 10 --scenario cold ;;
+  big4) bench big /tmp/rand-8b /tmp/jit --rounds 10 --scenario raw --scenario http --scenario http-two-loops \
+      $(profile) ;;
+  smol4)
+    bench smollm2 smollm2 /tmp/jit --rounds 10 --scenario primed --scenario raw --scenario http \
+      --scenario http-two-loops --scenario raw-default $(profile) ;;
 esac
+gzip -f "$OUT"/prof/*.txt 2>/dev/null || true

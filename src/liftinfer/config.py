@@ -87,3 +87,5 @@ class ServeConfig(BaseSettings):
     load_wait_s: float = Field(300.0, ge=0, description="how long a request waits for a loading engine")
     log_level: str = "info"
     warmup_on_start: bool = Field(True, description="run one request as soon as the model is loaded")
+    shared_loop: bool = Field(True, description="run the engine's coroutines on the server's event loop "
+                              "(off: on the engine's own loop thread, one hop between threads per request)")

@@ -61,3 +61,26 @@ def test_an_unknown_scenario_is_a_clear_error():
     result = CliRunner().invoke(cli, ["bench", "--backend", "transformers", "--scenario", "warp"])
     assert result.exit_code != 0
     assert "unknown scenario 'warp'" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.model
+def test_the_http_scenarios_measure_time_outside_the_engine_and_can_run_under_py_spy(tmp_path, model_cache_dir,
+                                                                                   monkeypatch):
+    import shutil
+
+    from liftinfer.cli import cli
+
+    monkeypatch.setenv("LIFTINFER_CACHE_DIR", str(model_cache_dir))
+    out, profiles = tmp_path / "report.json", tmp_path / "prof"
+    args = ["bench", "--backend", "transformers", "-n", "2", "--max-tokens", "96", "--scenario", "http",
+            "--scenario", "http-two-loops", "--profile", str(profiles), "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())["results"]
+    for name in ("http", "http-two-loops"):
+        measured = report[name]["json"]
+        assert measured["n"] == 2 and measured["tokens"] > 0, report[name]
+        assert 0 < measured["outside_engine_ms"]["p50"] < measured["p50_ms"]
+    if shutil.which("py-spy"):  # not a dependency: without it the scenarios run unprofiled
+        samples = (profiles / "http-server.txt").read_text()
+        assert "liftinfer serve" in samples and "liftinfer-transformers" in samples

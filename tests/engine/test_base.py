@@ -170,3 +170,70 @@ def test_a_failed_load_is_reported_in_health(tmp_path):
         engine.load()
     assert engine.health()["status"] == "failed"
     assert "weights missing" in engine.health()["error"]
+
+
+class LoopRecorder(FakeEngine):
+    """Records the event loop each request ran on."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loops = []
+
+    async def _complete(self, prepared):
+        self.loops.append(asyncio.get_running_loop())
+        return await super()._complete(prepared)
+
+
+def test_an_attached_loop_runs_the_requests_and_survives_the_engine(tmp_path):
+    engine = LoopRecorder({"name": "A", "age": 1}, config=EngineConfig(cache_dir=tmp_path)).load()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        assert engine.attach_loop(loop)
+        result = await engine.agenerate(make_request(prompt="x", schema=PERSON))
+        # a synchronous call from another thread still works: it runs on this loop, which keeps going
+        from_thread = await asyncio.to_thread(engine.generate, "y", schema=PERSON)
+        await asyncio.to_thread(engine.close)  # closing the engine does not stop a loop it was lent
+        await asyncio.sleep(0)
+        return loop, result, from_thread
+
+    loop, result, from_thread = asyncio.run(main())
+    assert result.data == from_thread.data == {"name": "A", "age": 1}
+    assert engine.loops == [loop, loop]
+
+
+def test_a_synchronous_call_on_the_attached_loop_is_an_error_not_a_deadlock(tmp_path):
+    engine = engine_with({"name": "A", "age": 1}, tmp_path)
+
+    async def main():
+        engine.attach_loop(asyncio.get_running_loop())
+        with pytest.raises(RuntimeError, match="would deadlock"):
+            engine.generate("x", schema=PERSON)
+
+    asyncio.run(main())
+
+
+def test_an_engine_that_ran_on_its_own_loop_keeps_it_and_a_detached_one_starts_its_own(tmp_path):
+    engine = LoopRecorder({"name": "A", "age": 1}, config=EngineConfig(cache_dir=tmp_path)).load()
+    engine.generate("x", schema=PERSON)
+    own = engine.loops[0]
+
+    async def attach():
+        return engine.attach_loop(asyncio.get_running_loop())
+
+    assert asyncio.run(attach()) is False  # its backend's tasks may belong to the loop they started on
+    engine.generate("y", schema=PERSON)
+    assert engine.loops[1] is own
+
+    fresh = LoopRecorder({"name": "A", "age": 1}, config=EngineConfig(cache_dir=tmp_path)).load()
+
+    async def lend_and_take_back():
+        loop = asyncio.get_running_loop()
+        fresh.attach_loop(loop)
+        await fresh.agenerate(make_request(prompt="x", schema=PERSON))
+        fresh.detach_loop(loop)
+        return loop
+
+    lent = asyncio.run(lend_and_take_back())  # that loop is closed now
+    assert fresh.generate("y", schema=PERSON).data["age"] == 1
+    assert fresh.loops[0] is lent and fresh.loops[1] is not lent

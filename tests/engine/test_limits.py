@@ -4,7 +4,7 @@ import pytest
 
 from liftinfer.config import EngineConfig
 from liftinfer.engine.base import make_request
-from liftinfer.engine.limits import SchemaLimits, check_request_limits, check_schema_limits
+from liftinfer.engine.limits import CheckedSchemas, SchemaLimits, check_request_limits, check_schema_limits
 from liftinfer.errors import RequestError, SchemaError, SchemaTooComplex
 
 LIMITS = SchemaLimits(max_bytes=10_000, max_depth=16, max_refs=4)
@@ -111,3 +111,46 @@ def test_config_limits_apply_through_the_request():
     check_request_limits(request, EngineConfig())
     with pytest.raises(SchemaTooComplex):
         check_request_limits(request, EngineConfig(max_schema_depth=4))
+
+
+def test_a_schema_that_passed_is_not_walked_again(monkeypatch):
+    from liftinfer.engine import limits
+
+    walked = []
+    real = limits.check_schema_limits
+    monkeypatch.setattr(limits, "check_schema_limits", lambda s, lim: (walked.append(s), real(s, lim)))
+    checked = CheckedSchemas()
+    small = {"type": "object", "properties": {"b": {"type": "string"}, "a": {"type": "integer"}}}
+    checked.check(small, LIMITS)
+    checked.check({"properties": {"a": {"type": "integer"}, "b": {"type": "string"}}, "type": "object"}, LIMITS)
+    assert len(walked) == 1  # the same schema, keys in another order
+    checked.check({**small, "required": ["a"]}, LIMITS)
+    assert len(walked) == 2
+
+
+def test_a_refused_schema_is_refused_every_time_and_tighter_limits_apply_to_known_schemas():
+    checked = CheckedSchemas()
+    for _ in range(2):
+        with pytest.raises(SchemaTooComplex, match="nests more than"):
+            checked.check(nested(LIMITS.max_depth + 5), LIMITS)
+    wide = {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(40)}}
+    checked.check(wide, LIMITS)
+    with pytest.raises(SchemaTooComplex, match="bytes"):
+        checked.check(wide, SchemaLimits(max_bytes=200, max_depth=16, max_refs=4))
+
+
+def test_schemas_json_cannot_hold_get_the_full_checks_clear_errors():
+    checked = CheckedSchemas()
+    with pytest.raises(SchemaTooComplex, match="nests more than"):
+        checked.check(nested(100_000), LIMITS)  # too deep even to serialise: RecursionError, then the walk
+    with pytest.raises(SchemaError, match="surrogate"):
+        checked.check({"description": "\ud800"}, LIMITS)
+    with pytest.raises(SchemaError, match="NaN"):
+        checked.check({"minimum": float("nan")}, LIMITS)
+
+
+def test_only_the_newest_schemas_are_remembered():
+    checked = CheckedSchemas(capacity=2)
+    for i in range(3):
+        checked.check({"title": str(i)}, LIMITS)
+    assert len(checked._passed) == 2

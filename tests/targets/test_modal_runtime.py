@@ -75,12 +75,18 @@ def test_a_snapshot_container_loads_and_warms_before_the_snapshot_and_wakes_afte
     assert server.engine.state == "closed"
 
 
-def test_a_plain_container_loads_and_warms_in_enter_and_closes_on_exit(app_module):
+def test_a_plain_container_loads_in_enter_warms_as_the_app_starts_and_closes_on_exit(app_module):
     module = app_module()
     server = user_instance(module)
     call(module, "start", server)
     assert EVENTS == ["load"]
-    assert server.engine.health()["warm"]
+    assert not server.engine.health()["warm"]
+    with TestClient(call(module, "web", server)) as client:
+        # warmed in the app's start-up, before the first request reaches it, on the app's own loop
+        assert client.get("/health").json()["warm"]
+        assert server.engine.requests[0].request.json_schema["required"] == ["ok"]
+        assert client.post("/generate", json={"prompt": "hi", "schema": {"type": "object"}}).status_code == 200
+        assert server.engine._owns_loop is False
     call(module, "stop", server)
     assert server.engine.state == "closed"
 

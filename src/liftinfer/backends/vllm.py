@@ -184,7 +184,8 @@ class VLLMEngine(GenerationEngine):
         if llm is None:
             return
         handler = getattr(llm, "output_handler", None)
-        if handler is not None and self._loop is not None:
+        loop = self._loop
+        if handler is not None and loop is not None:
             # vLLM stops its engine core before this task, which then logs a scary EngineDeadError
             # traceback on every clean shutdown: stop the task first.
             async def stop() -> None:
@@ -192,8 +193,13 @@ class VLLMEngine(GenerationEngine):
                 with contextlib.suppress(BaseException):
                     await handler
 
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=5)
+            with contextlib.suppress(RuntimeError):
+                if asyncio.get_running_loop() is loop:  # closed from a coroutine on that loop: cannot wait
+                    handler.cancel()
+                    loop = None
+            if loop is not None:
+                with contextlib.suppress(Exception):
+                    asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=5)
         llm.shutdown()
 
 

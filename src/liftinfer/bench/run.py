@@ -7,6 +7,7 @@ Scenarios (a ``:startup`` suffix measures start-up only):
 - ``primed``    the library path with ``compile-cache`` on the root ``cold`` (or ``cache prime``) filled
 - ``eager``     the library path with the ``eager`` toggle (and ``compile-cache``, for FlashInfer's JIT)
 - ``http``      ``liftinfer serve`` in a subprocess, the same requests sent concurrently over HTTP
+- ``http-two-loops`` the same with ``shared_loop`` off: the engine on its own loop thread, a hop per request
 - ``raw``       raw vLLM (``LLM.generate``) with liftinfer's engine settings, caches from the same root
 - ``raw-default`` raw vLLM with vLLM's default structured outputs, caches from the same root
 """
@@ -14,6 +15,7 @@ Scenarios (a ``:startup`` suffix measures start-up only):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -26,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from liftinfer.bench.workload import SCHEMA, batch_report, is_valid, prompts
+from liftinfer.bench.workload import SCHEMA, batch_report, is_valid, percentile, prompts
 from liftinfer.config import EngineConfig
 from liftinfer.errors import ConfigError
 
-SCENARIOS = ("library", "cold", "primed", "eager", "http", "raw", "raw-default")
+SCENARIOS = ("library", "cold", "primed", "eager", "http", "http-two-loops", "raw", "raw-default")
 # the library path's scenarios and the toggles each adds; eager keeps the compile root too: it skips
 # torch.compile, not FlashInfer's JIT
 LIBRARY_TOGGLES = {"library": [], "cold": ["compile-cache"], "primed": ["compile-cache"],
@@ -48,6 +50,7 @@ class BenchPlan:
     options: dict[str, Any] = field(default_factory=dict)
     compile_root: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "liftinfer-bench-compile")
     home: Path | None = None  # a scratch HOME, so no default cache dir leaks between scenarios
+    profile_dir: Path | None = None  # py-spy samples of the HTTP server during the measured rounds
     timeout_s: float = 900.0
     extra_config: dict[str, Any] = field(default_factory=dict)
 
@@ -108,10 +111,10 @@ def run_scenario(plan: BenchPlan, name: str) -> dict[str, Any]:
     if base in ("raw", "raw-default"):
         spec = {"mode": "raw", "engine": raw_engine_kwargs(plan, base == "raw-default"), **common}
         return _worker(plan, spec, _env(plan, cache_environment(plan.compile_root)))
-    return run_http(plan)
+    return run_http(plan, shared_loop=base == "http", name=base)
 
 
-def run_http(plan: BenchPlan) -> dict[str, Any]:
+def run_http(plan: BenchPlan, *, shared_loop: bool = True, name: str = "http") -> dict[str, Any]:
     """``liftinfer serve`` with compile-cache on the bench root; requests sent concurrently over HTTP."""
     import socket
 
@@ -124,17 +127,38 @@ def run_http(plan: BenchPlan) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "liftinfer", "serve", "--port", str(port), "--backend", config.backend,
            "--model", config.model, "--no-warmup", *[a for t in config.toggles for a in ("--toggle", t)],
            *[a for k, v in plan.options.items() for a in ("--option", f"{k}={json.dumps(v)}")]]
-    env = _env(plan, engine_environment({"compile_cache_dir": str(plan.compile_root), **plan.extra_config}, {}))
+    env = _env(plan, engine_environment({"compile_cache_dir": str(plan.compile_root), **plan.extra_config},
+                                        {"shared_loop": shared_loop}))
+    profiled = _profiler(cmd, plan.profile_dir / f"{name}-server.txt") if plan.profile_dir is not None else None
     start = time.perf_counter()
-    server = subprocess.Popen(cmd, env=env)
+    # its own session: a profiled server runs under py-spy, and Ctrl-C to the group stops both cleanly
+    server = subprocess.Popen(profiled or cmd, env=env, start_new_session=True)
     try:
         return asyncio.run(_http_load(plan, f"http://127.0.0.1:{port}", start, server))
     finally:
-        server.terminate()
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            if profiled:
+                os.killpg(server.pid, signal.SIGINT)  # py-spy writes its samples; serve drains and exits 0
+            else:
+                server.terminate()
         try:
-            server.wait(30)
+            server.wait(60)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def _profiler(cmd: list[str], out: Path) -> list[str] | None:
+    """``cmd`` under py-spy (every thread and subprocess, collapsed stacks to ``out``); None without py-spy."""
+    exe = shutil.which("py-spy")
+    if exe is None:
+        print("bench: --profile needs py-spy on PATH (pip install py-spy); not profiling", file=sys.stderr)
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return [exe, "record", "--rate", "250", "--format", "raw", "--threads", "--subprocesses", "--nonblocking",
+            "--output", str(out), "--", *cmd]
 
 
 async def _http_load(plan: BenchPlan, url: str, start: float, server: subprocess.Popen[bytes]) -> dict[str, Any]:
@@ -168,20 +192,25 @@ async def _http_load(plan: BenchPlan, url: str, start: float, server: subprocess
             response = await client.post(f"{url}/generate", json=body)
             return (time.perf_counter() - t) * 1000, response
 
-        rounds = []
+        rounds, outside = [], []
         for r in range(plan.rounds):
             batch = bodies(prompts(plan.n, r * plan.n))
             t0 = time.perf_counter()
             done = await asyncio.gather(*(one(c, b) for c, b in zip(clients, batch, strict=True)))
             elapsed = time.perf_counter() - t0
-            ok = [resp.json() for _, resp in done if resp.status_code == 200]
+            ok = [(ms, resp.json()) for ms, resp in done if resp.status_code == 200]
             statuses.update(resp.status_code for _, resp in done)
-            rounds.append({"s": elapsed, "tokens": sum(b["usage"]["completion_tokens"] for b in ok),
-                           "valid": sum(is_valid(b["text"]) for b in ok), "latencies": [ms for ms, _ in done]})
+            # a request's time outside the engine: HTTP both ways, the server's parsing and answering
+            outside += [ms - b["timings"]["total_ms"] for ms, b in ok]
+            rounds.append({"s": elapsed, "tokens": sum(b["usage"]["completion_tokens"] for _, b in ok),
+                           "valid": sum(is_valid(b["text"]) for _, b in ok), "latencies": [ms for ms, _ in done]})
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
-    return {"ready_s": round(ready_s, 2), "startup": health.get("startup", {}),
-            "json": {**batch_report(rounds, plan.n), "status": sorted(statuses)}}
+    report = {**batch_report(rounds, plan.n), "status": sorted(statuses)}
+    if outside:
+        report["outside_engine_ms"] = {"p50": round(percentile(outside, 50), 1),
+                                       "p99": round(percentile(outside, 99), 1)}
+    return {"ready_s": round(ready_s, 2), "startup": health.get("startup", {}), "json": report}
 
 
 def machine() -> dict[str, Any]:

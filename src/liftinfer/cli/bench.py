@@ -13,7 +13,7 @@ import click
 @click.option("--backend", default="auto", show_default=True, help="liftinfer backend to measure")
 @click.option("--model", default="smollm2", show_default=True, help="model spec (raw vLLM gets the same files)")
 @click.option("--scenario", "scenarios", multiple=True,
-              help="scenario to run, in order (repeatable): library, cold, primed, eager, http, raw, "
+              help="scenario to run, in order (repeatable): library, cold, primed, eager, http, http-two-loops, raw, "
                    "raw-default; a ':startup' suffix measures start-up only [default: library, http]")
 @click.option("-n", "--requests", "n", type=int, default=64, show_default=True, help="requests per batch")
 @click.option("--max-tokens", type=int, default=256, show_default=True)
@@ -26,10 +26,12 @@ import click
               help="EngineConfig value for the liftinfer scenarios, e.g. max_model_len=4096 (repeatable)")
 @click.option("--compile-root", type=click.Path(path_type=Path), help="JIT cache root for cold/primed/raw")
 @click.option("--scratch-home", is_flag=True, help="run scenarios with an empty HOME (no default caches)")
+@click.option("--profile", "profile_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="run the HTTP scenarios' server under py-spy; its samples go here (needs py-spy on PATH)")
 @click.option("--out", type=click.Path(path_type=Path), help="write the JSON report here")
 def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_tokens: int, rounds: int,
           toggles: tuple[str, ...], options: tuple[str, ...], settings: tuple[str, ...], compile_root: Path | None,
-          scratch_home: bool, out: Path | None) -> None:
+          scratch_home: bool, profile_dir: Path | None, out: Path | None) -> None:
     """Measure start-up, free and constrained tokens/s, wall time to N valid objects and latency."""
     import tempfile
 
@@ -43,6 +45,7 @@ def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_toke
                      options=_pairs(options, "--option"), extra_config=_pairs(settings, "--set"))
     if compile_root is not None:
         plan.compile_root = compile_root
+    plan.profile_dir = profile_dir
     if scratch_home:
         plan.home = Path(tempfile.mkdtemp(prefix="liftinfer-bench-home-"))
     report = run(plan, list(scenarios) or ["library", "http"])

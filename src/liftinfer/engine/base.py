@@ -24,7 +24,7 @@ from liftinfer.config import EngineConfig
 from liftinfer.engine.cache import CacheRoot, seed_compile_caches
 from liftinfer.engine.constraints import Constraint, ConstraintBuilder
 from liftinfer.engine.grammars import ENGINE_ORDER
-from liftinfer.engine.limits import check_request_limits
+from liftinfer.engine.limits import CheckedSchemas, check_request_limits
 from liftinfer.engine.request import GenerateRequest, GenerateResult, Timings, Usage
 from liftinfer.errors import (
     LiftinferError,
@@ -158,8 +158,10 @@ class GenerationEngine(ABC):
         self._warm_lock = threading.Lock()
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._owns_loop = False  # False for a loop lent by attach_loop (a server's), which close leaves running
         self._loop_lock = threading.Lock()
         self._admitted = 0
+        self._checked_schemas = CheckedSchemas()
 
     # ---- for backends -------------------------------------------------------------------------------
 
@@ -255,8 +257,9 @@ class GenerationEngine(ABC):
         finally:
             if self.constraints is not None:
                 self.constraints.close()
-            loop, self._loop = self._loop, None
-            if loop is not None:
+            with self._loop_lock:
+                loop, self._loop = self._loop, None
+            if loop is not None and self._owns_loop:
                 loop.call_soon_threadsafe(loop.stop)
 
     def __enter__(self) -> GenerationEngine:
@@ -269,16 +272,52 @@ class GenerationEngine(ABC):
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        """The loop every backend coroutine runs on, in its own thread, whoever the caller is."""
+        """The loop every backend coroutine runs on, whoever the caller is.
+
+        The engine's own, in its own thread, unless :meth:`attach_loop` lent it one (a server's).
+        """
         with self._loop_lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name="liftinfer-engine-loop", daemon=True).start()
-                self._loop = loop
+                self._loop, self._owns_loop = loop, True
             return self._loop
 
+    def attach_loop(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Run the engine's coroutines on ``loop``, a loop its owner runs (and stops), such as a server's.
+
+        Requests made on that loop then reach the backend without a hop to the engine's thread, and the
+        backend's own tasks (vLLM's output handler) stop contending with the server's thread for the GIL.
+        Only an engine whose coroutines never ran yet can move (a backend's tasks and queues belong to the
+        loop they started on): returns False, and keeps its own loop, otherwise. Synchronous calls
+        (``generate``) from other threads still work; from ``loop``'s own thread, use ``agenerate``.
+        """
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop, self._owns_loop = loop, False
+            return self._loop is loop
+
+    def detach_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Stop using ``loop`` (lent by :meth:`attach_loop`) before its owner closes it.
+
+        An engine that outlives the server (one its caller closes later) then starts a loop of its own when
+        next used. Backends with state bound to the old loop (vLLM's) must not be used after this.
+        """
+        with self._loop_lock:
+            if self._loop is loop and not self._owns_loop:
+                self._loop = None
+
     def _run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        loop = self.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:  # waiting here would block the loop the coroutine needs: a deadlock
+            coro.close()
+            raise RuntimeError("a synchronous engine call from the engine's own event loop would deadlock; "
+                               "await engine.agenerate(...) there, or call from another thread")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     async def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
@@ -413,7 +452,7 @@ class GenerationEngine(ABC):
                 f"prompt is {chars} characters; the limit is {self.config.max_prompt_chars}",
                 field="messages" if request.messages else "prompt",
             )
-        check_request_limits(request, self.config, schema)
+        check_request_limits(request, self.config, schema, self._checked_schemas)
         return max_tokens
 
     async def _constraint(self, request: GenerateRequest, schema: dict[str, Any]) -> Constraint:

@@ -8,8 +8,11 @@ request with explicit stacks, so any request, however hostile, gets a 4xx naming
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,15 +46,54 @@ class SchemaLimits:
                    config.max_optional_properties)
 
 
-def check_request_limits(request: GenerateRequest, config: EngineConfig, schema: Any = None) -> None:
+def check_request_limits(request: GenerateRequest, config: EngineConfig, schema: Any = None,
+                         checked: CheckedSchemas | None = None) -> None:
     """Refuse a request whose strings cannot be encoded or whose schema is over a limit or cannot end.
 
     ``schema`` is the request's JSON Schema where the caller already has it (a pydantic model's schema is
-    generated anew on every ``request.json_schema``).
+    generated anew on every ``request.json_schema``); ``checked`` remembers the schemas that passed, so
+    that a schema sent again is not walked again.
     """
     for field, text in _request_strings(request):
         _check_unicode(text, field)
-    check_schema_limits(request.json_schema if schema is None else schema, SchemaLimits.from_config(config))
+    schema = request.json_schema if schema is None else schema
+    limits = SchemaLimits.from_config(config)
+    if checked is None:
+        check_schema_limits(schema, limits)
+    else:
+        checked.check(schema, limits)
+
+
+class CheckedSchemas:
+    """The schemas that passed :func:`check_schema_limits` (digests of their canonical JSON, newest kept).
+
+    Most traffic repeats a few schemas: walking one again costs more than everything else a cached request
+    does before it reaches the backend (~0.3 ms for a small schema, ~4 ms for 22 KB). The canonical JSON
+    is computed first only to look the schema up: a schema too deep for it (RecursionError) or holding
+    what JSON cannot (TypeError, ValueError) gets the full check and its clear error.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._passed: OrderedDict[tuple[SchemaLimits, bytes], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, schema: Any, limits: SchemaLimits) -> None:
+        try:
+            key = (limits, hashlib.sha256(canonical_json(schema).encode("utf-8")).digest())
+        except (RecursionError, TypeError, ValueError):  # ValueError: a lone surrogate cannot be encoded
+            key = None
+        if key is not None:
+            with self._lock:
+                if key in self._passed:
+                    self._passed.move_to_end(key)
+                    return
+        check_schema_limits(schema, limits)
+        if key is not None:
+            with self._lock:
+                self._passed[key] = None
+                while len(self._passed) > self.capacity:
+                    self._passed.popitem(last=False)
 
 
 def check_schema_limits(schema: Any, limits: SchemaLimits) -> None:

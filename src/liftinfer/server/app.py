@@ -56,11 +56,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The engine's coroutines run on this server's loop where they can (an engine that has not
+        # run any yet): no hop between threads per request, no second loop thread contending for the GIL.
+        if serve.shared_loop and not the_engine.attach_loop(asyncio.get_running_loop()):
+            log.debug("the engine keeps its own event loop (it ran requests before this server started)")
         if not the_engine.ready:
             threading.Thread(target=_start, args=(the_engine, serve), name="liftinfer-load",
                              daemon=True).start()
-        yield
-        await asyncio.to_thread(the_engine.close)
+        elif serve.warmup_on_start and the_engine.warmup_report is None:
+            await asyncio.to_thread(the_engine.warmup)  # loaded before the server (a Modal container's enter)
+        try:
+            yield
+            await asyncio.to_thread(the_engine.close)
+        finally:
+            the_engine.detach_loop(asyncio.get_running_loop())
 
     app = FastAPI(
         title="liftinfer",

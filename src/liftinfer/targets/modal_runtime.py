@@ -15,13 +15,16 @@ if TYPE_CHECKING:
 
 
 def start_engine(values: dict[str, Any]) -> GenerationEngine:
-    """Load the engine the deployment describes and run its warm-up request."""
+    """Load the engine the deployment describes.
+
+    Its warm-up request runs in the web app's start-up (``warmup_on_start``), before Modal routes traffic
+    to the container: on the server's event loop, which the engine's coroutines then share (no hop
+    between threads per request).
+    """
     from liftinfer.config import EngineConfig
     from liftinfer.plugins import load_engine
 
-    engine = load_engine(EngineConfig(**values))
-    engine.warmup()
-    return engine
+    return load_engine(EngineConfig(**values))
 
 
 def prime_caches(values: dict[str, Any]) -> dict[str, Any]:
@@ -42,8 +45,13 @@ def prime_caches(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_for_snapshot(values: dict[str, Any]) -> GenerationEngine:
-    """Load and warm up before the memory snapshot, then sleep, so the snapshot holds no GPU state."""
+    """Load and warm up before the memory snapshot, then sleep, so the snapshot holds no GPU state.
+
+    This engine runs its coroutines on its own loop (it ran them before the web app existed), so its
+    requests cross from the server's thread to the engine's.
+    """
     engine = start_engine(values)
+    engine.warmup()
     engine.sleep()
     return engine
 

@@ -35,7 +35,7 @@ _CLASS = '''
 )
 @modal.concurrent({concurrency})
 class {cls}:
-    """Loads the engine once per container, warms it up, and serves liftinfer's HTTP API."""
+    """Loads the engine once per container and serves liftinfer's HTTP API (warmed up as it starts)."""
 
 {enter}
     @modal.exit()
