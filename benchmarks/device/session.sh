@@ -81,5 +81,19 @@ case $step in
   smol4)
     bench smollm2 smollm2 /tmp/jit --rounds 10 --scenario primed --scenario raw --scenario http \
       --scenario http-two-loops --scenario raw-default $(profile) ;;
+  # Run 5: liftinfer on vLLM's server batch limits (raw LLM matched to them), gc frozen after load, raw
+  # AsyncLLM beside both; then raw LLM on AsyncLLM's generic limits (128 sequences, 2048 tokens per step).
+  setup5)
+    install
+    python3 -m pip install -q --no-index --no-deps --target /tmp/pyspy .stage/tools/py_spy-*.whl
+    /tmp/pyspy/bin/py-spy record --rate 50 --format raw --output /tmp/pyspy-check.txt -- \
+      python3 -c "import time; time.sleep(1)" >/dev/null 2>&1 && touch /tmp/pyspy-ok
+    bench smollm2-a smollm2 /tmp/jit --rounds 10 --scenario primed --scenario raw --scenario raw-async ;;
+  smol5)
+    bench smollm2-b smollm2 /tmp/jit --rounds 10 --scenario http --scenario http-two-loops --scenario raw-default \
+      $(profile)
+    bench smollm2-generic smollm2 /tmp/jit --rounds 10 --option max_num_seqs=128 \
+      --option max_num_batched_tokens=2048 --scenario raw ;;
+  big5) bench big /tmp/rand-8b /tmp/jit --rounds 10 --scenario primed --scenario raw --scenario http ;;
 esac
-gzip -f "$OUT"/prof/*.txt 2>/dev/null || true
+gzip -f "$OUT"/prof/*/*.txt 2>/dev/null || true

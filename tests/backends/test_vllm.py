@@ -103,3 +103,17 @@ def test_the_grammar_engine_follows_vllms_structured_output_backend(tmp_path):
     xgr = backend.VLLMEngine(EngineConfig(cache_dir=tmp_path, grammar_backend="xgrammar"),
                              plugins=Plugins(entry_points=False))
     assert xgr.grammar_engines() == ("xgrammar",)
+
+
+def test_the_settings_vllm_resolved_are_reported_for_the_bench_and_health():
+    from types import SimpleNamespace
+
+    from liftinfer.backends.vllm import resolved_settings
+
+    config = SimpleNamespace(
+        scheduler_config=SimpleNamespace(max_num_seqs=1024, max_num_batched_tokens=8192, async_scheduling=True),
+        structured_outputs_config=SimpleNamespace(backend="guidance"),
+        model_config=SimpleNamespace(enforce_eager=False))
+    assert resolved_settings(config) == {"max_num_seqs": 1024, "max_num_batched_tokens": 8192,
+                                         "async_scheduling": True, "grammar_backend": "guidance",
+                                         "enforce_eager": False}

@@ -9,7 +9,8 @@ Scenarios (a ``:startup`` suffix measures start-up only):
 - ``http``      ``liftinfer serve`` in a subprocess, the same requests sent concurrently over HTTP
 - ``http-two-loops`` the same with ``shared_loop`` off: the engine on its own loop thread, a hop per request
 - ``raw``       raw vLLM (``LLM.generate``) with liftinfer's engine settings, caches from the same root
-- ``raw-default`` raw vLLM with vLLM's default structured outputs, caches from the same root
+- ``raw-async`` raw vLLM's ``AsyncLLM`` (concurrent ``generate`` calls) with liftinfer's engine settings
+- ``raw-default`` raw vLLM with vLLM's defaults for ``LLM`` and for structured outputs
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from liftinfer.bench.workload import SCHEMA, batch_report, is_valid, percentile,
 from liftinfer.config import EngineConfig
 from liftinfer.errors import ConfigError
 
-SCENARIOS = ("library", "cold", "primed", "eager", "http", "http-two-loops", "raw", "raw-default")
+SCENARIOS = ("library", "cold", "primed", "eager", "http", "http-two-loops", "raw", "raw-async", "raw-default")
 # the library path's scenarios and the toggles each adds; eager keeps the compile root too: it skips
 # torch.compile, not FlashInfer's JIT
 LIBRARY_TOGGLES = {"library": [], "cold": ["compile-cache"], "primed": ["compile-cache"],
@@ -108,8 +109,9 @@ def run_scenario(plan: BenchPlan, name: str) -> dict[str, Any]:
     if base in LIBRARY_TOGGLES:
         spec = {"mode": "library", "config": plan.config([*plan.toggles, *LIBRARY_TOGGLES[base]]), **common}
         return _worker(plan, spec, _env(plan))
-    if base in ("raw", "raw-default"):
-        spec = {"mode": "raw", "engine": raw_engine_kwargs(plan, base == "raw-default"), **common}
+    if base in ("raw", "raw-async", "raw-default"):
+        spec = {"mode": "raw-async" if base == "raw-async" else "raw", "same_settings": base == "raw",
+                "engine": raw_engine_kwargs(plan, base == "raw-default"), **common}
         return _worker(plan, spec, _env(plan, cache_environment(plan.compile_root)))
     return run_http(plan, shared_loop=base == "http", name=base)
 

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from typing import Any
 
 from liftinfer.bench.workload import SCHEMA, batch_report, is_valid, prompts
@@ -37,8 +38,8 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
     config = EngineConfig(**spec.get("config", {}))
     engine = load_engine(config)
     result: dict[str, Any] = {"ready_s": round(process_age(), 2), "startup": dict(engine.startup),
-                              "backend": engine.backend_name, "model": engine.model_name,
-                              "toggles": engine.toggles, "options": engine.options}
+                              "settings": dict(engine.settings), "backend": engine.backend_name,
+                              "model": engine.model_name, "toggles": engine.toggles, "options": engine.options}
     if spec.get("startup_only"):
         engine.close()
         return result
@@ -85,8 +86,27 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def liftinfer_settings(engine: dict[str, Any]) -> dict[str, Any]:
+    """``engine`` with the batch limits liftinfer's backend runs with on this device (vLLM's server
+    context), resolved by vLLM itself, so that raw vLLM's ``LLM`` (whose own defaults differ) runs the same."""
+    from vllm.config import StructuredOutputsConfig
+    from vllm.engine.arg_utils import EngineArgs
+
+    from liftinfer.backends.vllm import resolved_settings, server_usage_context
+
+    args = dict(engine)
+    if isinstance(args.get("structured_outputs_config"), dict):
+        args["structured_outputs_config"] = StructuredOutputsConfig(**args["structured_outputs_config"])
+    settings = resolved_settings(EngineArgs(**args).create_engine_config(server_usage_context()))
+    return {**engine, "max_num_seqs": settings["max_num_seqs"],
+            "max_num_batched_tokens": settings["max_num_batched_tokens"]}
+
+
 def run_raw(spec: dict[str, Any]) -> dict[str, Any]:
-    """Raw vLLM, the way ``shared/device/vllm_probe.py`` measures it: ``LLM`` and ``LLM.generate``."""
+    """Raw vLLM, the way ``shared/device/vllm_probe.py`` measures it: ``LLM`` and ``LLM.generate``.
+
+    With ``"same_settings"``, LLM gets liftinfer's batch limits; without, vLLM's defaults for ``LLM``.
+    """
     from liftinfer.backends.vllm_startup import StartupLog
 
     # before vLLM's import: its log leaves stdout (this worker's RESULT line) for the phase parser
@@ -94,10 +114,19 @@ def run_raw(spec: dict[str, Any]) -> dict[str, Any]:
     from vllm import LLM, SamplingParams
     from vllm.sampling_params import StructuredOutputsParams
 
+    engine, problem = spec["engine"], None
+    if spec.get("same_settings"):
+        try:
+            engine = liftinfer_settings(engine)
+        except Exception as exc:  # reported beside the figures: then they are not the same settings
+            problem = f"could not resolve liftinfer's batch limits: {type(exc).__name__}: {exc}"
     start = time.perf_counter()
-    llm = LLM(**spec["engine"])
+    llm = LLM(**engine)
     result: dict[str, Any] = {"startup_s": round(time.perf_counter() - start, 2),
-                              "ready_s": round(process_age(), 2), "startup": log.phases()}
+                              "ready_s": round(process_age(), 2), "startup": log.phases(),
+                              "settings": _settings(llm.llm_engine.vllm_config)}
+    if problem:
+        result["settings_error"] = problem
     if spec.get("startup_only"):
         return result
     tokenizer = llm.get_tokenizer()
@@ -121,9 +150,73 @@ def run_raw(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def run_raw_async(spec: dict[str, Any]) -> dict[str, Any]:
+    """Raw vLLM's ``AsyncLLM`` (what liftinfer's backend and vLLM's own server run on) with liftinfer's
+    engine settings, the batch sent as concurrent ``generate`` calls: liftinfer's costs, without liftinfer."""
+    import asyncio
+
+    from liftinfer.backends.vllm_startup import StartupLog
+
+    log = StartupLog.capture()
+    from vllm.config import StructuredOutputsConfig
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    from liftinfer.backends.vllm import server_usage_context
+
+    engine = dict(spec["engine"])
+    engine["structured_outputs_config"] = StructuredOutputsConfig(**engine["structured_outputs_config"])
+    n, max_tokens = spec.get("n", 64), spec.get("max_tokens", 256)
+
+    async def main() -> dict[str, Any]:
+        start = time.perf_counter()
+        llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine), usage_context=server_usage_context())
+        result: dict[str, Any] = {"startup_s": round(time.perf_counter() - start, 2),
+                                  "ready_s": round(process_age(), 2), "startup": log.phases(),
+                                  "settings": _settings(llm.vllm_config)}
+        if spec.get("startup_only"):
+            return result
+        tokenizer = llm.get_tokenizer()
+
+        async def one(text: str, params: Any) -> Any:
+            final = None
+            async for out in llm.generate(text, params, uuid.uuid4().hex):
+                final = out
+            return final
+
+        for kind in ("free", "json"):
+            structured = StructuredOutputsParams(json=SCHEMA) if kind == "json" else None
+            params = SamplingParams(max_tokens=max_tokens, temperature=0.0, structured_outputs=structured,
+                                    output_kind=RequestOutputKind.FINAL_ONLY)
+            chat = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                                  add_generation_prompt=True) for p in prompts(2)]
+            await asyncio.gather(*(one(t, params) for t in chat))
+            rounds = []
+            for r in range(spec.get("rounds", 1)):
+                texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                                       add_generation_prompt=True) for p in prompts(n, r * n)]
+                t0 = time.perf_counter()
+                outs = await asyncio.gather(*(one(t, params) for t in texts))
+                rounds.append({"s": time.perf_counter() - t0,
+                               "tokens": sum(len(o.outputs[0].token_ids) for o in outs),
+                               "valid": sum(is_valid(o.outputs[0].text) for o in outs)})
+            result[kind] = {**batch_report(rounds, n), "sample": outs[0].outputs[0].text[:200]}
+        llm.shutdown()
+        return result
+
+    return asyncio.run(main())
+
+
+def _settings(vllm_config: Any) -> dict[str, Any]:
+    from liftinfer.backends.vllm import resolved_settings
+
+    return resolved_settings(vllm_config)
+
+
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    runner = {"library": run_library, "raw": run_raw}[spec["mode"]]
+    runner = {"library": run_library, "raw": run_raw, "raw-async": run_raw_async}[spec["mode"]]
     result = runner(spec)
     print("RESULT " + json.dumps(result), flush=True)
     os._exit(0)  # vLLM's background processes can hold a normal exit for many seconds

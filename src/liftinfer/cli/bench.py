@@ -14,7 +14,7 @@ import click
 @click.option("--model", default="smollm2", show_default=True, help="model spec (raw vLLM gets the same files)")
 @click.option("--scenario", "scenarios", multiple=True,
               help="scenario to run, in order (repeatable): library, cold, primed, eager, http, http-two-loops, raw, "
-                   "raw-default; a ':startup' suffix measures start-up only [default: library, http]")
+                   "raw-async, raw-default; a ':startup' suffix measures start-up only [default: library, http]")
 @click.option("-n", "--requests", "n", type=int, default=64, show_default=True, help="requests per batch")
 @click.option("--max-tokens", type=int, default=256, show_default=True)
 @click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True,

@@ -150,6 +150,7 @@ class GenerationEngine(ABC):
         self.state = "created"
         self.error: str | None = None
         self.startup: dict[str, float] = {}
+        self.settings: dict[str, Any] = {}  # what the backend resolved (batch limits, grammar backend, ...)
         self.constraints: ConstraintBuilder | None = None
         self.warmup_report: dict[str, Any] | None = None
         self.toggles: list[str] = []
@@ -506,6 +507,7 @@ class GenerationEngine(ABC):
             "version": __version__,
             "error": self.error,
             "startup": dict(self.startup),
+            "settings": dict(self.settings),
             "uptime_s": round(time.time() - self.created_at, 1),
             "in_flight": self._admitted,
             "max_queue": self.config.max_queue,
