@@ -95,5 +95,12 @@ case $step in
     bench smollm2-generic smollm2 /tmp/jit --rounds 10 --option max_num_seqs=128 \
       --option max_num_batched_tokens=2048 --scenario raw ;;
   big5) bench big /tmp/rand-8b /tmp/jit --rounds 10 --scenario primed --scenario raw --scenario http ;;
+  # Run 7: the random 7.4B again, now counting the tokens of outputs liftinfer refused as invalid (raw
+  # vLLM's counts always included them): first start fills the root, then raw, HTTP, AsyncLLM, primed again.
+  setup7)
+    install
+    bench big-a /tmp/rand-8b /tmp/jit --rounds 10 --scenario primed ;;
+  big7) bench big-b /tmp/rand-8b /tmp/jit --rounds 10 --scenario raw --scenario http --scenario raw-async \
+      --scenario primed ;;
 esac
 gzip -f "$OUT"/prof/*/*.txt 2>/dev/null || true

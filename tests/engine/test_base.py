@@ -48,6 +48,7 @@ def test_output_that_does_not_validate_is_an_error_not_a_result(tmp_path):
     with pytest.raises(OutputInvalid, match="'age' is a required property") as info:
         engine.generate("a person", schema=PERSON)
     assert info.value.status == 422
+    assert info.value.details["completion_tokens"] == len('{"name": "Ann"}') // 4  # what was generated
 
 
 def test_non_strict_retries_once_with_another_seed_then_fails(tmp_path):

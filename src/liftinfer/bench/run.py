@@ -202,9 +202,12 @@ async def _http_load(plan: BenchPlan, url: str, start: float, server: subprocess
             elapsed = time.perf_counter() - t0
             ok = [(ms, resp.json()) for ms, resp in done if resp.status_code == 200]
             statuses.update(resp.status_code for _, resp in done)
+            # outputs refused as invalid (422 output_invalid) were generated all the same: their tokens count
+            rejected = sum(resp.json()["error"]["details"].get("completion_tokens", 0) for _, resp in done
+                           if resp.status_code == 422 and resp.json()["error"]["type"] == "output_invalid")
             # a request's time outside the engine: HTTP both ways, the server's parsing and answering
             outside += [ms - b["timings"]["total_ms"] for ms, b in ok]
-            rounds.append({"s": elapsed, "tokens": sum(b["usage"]["completion_tokens"] for _, b in ok),
+            rounds.append({"s": elapsed, "tokens": sum(b["usage"]["completion_tokens"] for _, b in ok) + rejected,
                            "valid": sum(is_valid(b["text"]) for _, b in ok), "latencies": [ms for ms, _ in done]})
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))

@@ -33,6 +33,7 @@ _IMPORTED = time.perf_counter()
 def run_library(spec: dict[str, Any]) -> dict[str, Any]:
     """liftinfer's library path: load_engine, then free and constrained batches."""
     from liftinfer.config import EngineConfig
+    from liftinfer.errors import OutputInvalid
     from liftinfer.plugins import load_engine
 
     config = EngineConfig(**spec.get("config", {}))
@@ -76,7 +77,9 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
         outs = engine.generate_batch(requests)
         elapsed = time.perf_counter() - start
         good = [o for o in outs if not isinstance(o, Exception)]
-        json_rounds.append({"s": elapsed, "tokens": sum(o.usage.completion_tokens for o in good),
+        # an output that did not validate was generated all the same: its tokens count, as raw vLLM's do
+        rejected = sum(o.details.get("completion_tokens", 0) for o in outs if isinstance(o, OutputInvalid))
+        json_rounds.append({"s": elapsed, "tokens": sum(o.usage.completion_tokens for o in good) + rejected,
                             "valid": sum(is_valid(o.text) for o in good),
                             "latencies": [o.timings.total_ms for o in good]})
         errors += [str(o) for o in outs if isinstance(o, Exception)]

@@ -419,6 +419,7 @@ class GenerationEngine(ABC):
                 data = constraint.verify(completion.text, completion.finish_reason)
             except OutputInvalid as exc:
                 exc.details["attempts"] = attempt
+                exc.details["completion_tokens"] = completion.completion_tokens
                 if attempt == attempts or completion.finish_reason == "length":
                     raise
                 seed = (seed or 0) + 1
