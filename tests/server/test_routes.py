@@ -9,12 +9,7 @@ from liftinfer.config import EngineConfig, ServeConfig
 from liftinfer.server import create_app
 from liftinfer.testing import FakeEngine
 from tests.conftest import PERSON
-
-
-def person_or_ok(prepared):
-    """Answers the warm-up request's schema with {"ok": true}, anything else with a person."""
-    is_warmup = "ok" in prepared.constraint.schema.get("properties", {})
-    return json.dumps({"ok": True} if is_warmup else {"name": "Ann", "age": 3})
+from tests.server.support import person_or_ok
 
 
 @pytest.fixture

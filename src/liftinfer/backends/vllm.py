@@ -21,7 +21,7 @@ from typing import Any
 from liftinfer.backends import Backend, cuda_available
 from liftinfer.backends.vllm_startup import StartupLog
 from liftinfer.config import EngineConfig
-from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest
+from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest, running_loop
 from liftinfer.engine.grammars import prepare_for_xgrammar
 from liftinfer.engine.models import ensure_hf_dir, resolve_model
 from liftinfer.errors import BackendError, ConfigError, MissingDependency, UnsupportedSchema
@@ -71,6 +71,17 @@ def engine_kwargs(config: EngineConfig, options: dict[str, Any], model_dir: str)
         else:
             kwargs[key] = value
     return kwargs
+
+
+def engine_args(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """:func:`engine_kwargs` for ``(Async)EngineArgs``, which, unlike ``LLM``, do not turn the structured
+    outputs dict into its config class themselves."""
+    from vllm.config import StructuredOutputsConfig
+
+    args = dict(kwargs)
+    if isinstance(args.get("structured_outputs_config"), dict):
+        args["structured_outputs_config"] = StructuredOutputsConfig(**args["structured_outputs_config"])
+    return args
 
 
 def server_usage_context() -> Any:
@@ -127,7 +138,6 @@ class VLLMEngine(GenerationEngine):
             os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         with self.phase("import"):
             try:
-                from vllm.config import StructuredOutputsConfig
                 from vllm.engine.arg_utils import AsyncEngineArgs
                 from vllm.v1.engine.async_llm import AsyncLLM
             except ImportError as exc:
@@ -138,11 +148,10 @@ class VLLMEngine(GenerationEngine):
         self.model_name = resolved.name
         kwargs = engine_kwargs(self.config, self.options, model_dir)
         self.grammar_backend = kwargs["structured_outputs_config"]["backend"]
-        # AsyncEngineArgs, unlike LLM, does not turn this dict into its config class itself
-        kwargs["structured_outputs_config"] = StructuredOutputsConfig(**kwargs["structured_outputs_config"])
         mark = self._startup_log.mark()
         with self.phase("engine_start"):
-            self.llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs), usage_context=server_usage_context())
+            self.llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_args(kwargs)),
+                                                 usage_context=server_usage_context())
         self.startup.update(self._startup_log.phases(since=mark))
         self.tokenizer = self.llm.get_tokenizer()
         self.settings = resolved_settings(self.llm.vllm_config)
@@ -206,23 +215,19 @@ class VLLMEngine(GenerationEngine):
         llm = getattr(self, "llm", None)
         if llm is None:
             return
-        handler = getattr(llm, "output_handler", None)
-        loop = self._loop
-        if handler is not None and loop is not None:
-            # vLLM stops its engine core before this task, which then logs a scary EngineDeadError
-            # traceback on every clean shutdown: stop the task first.
+        handler, loop = getattr(llm, "output_handler", None), self._loop
+        # vLLM stops its engine core before this task, which then logs a scary EngineDeadError traceback on
+        # every clean shutdown: stop the task first (only cancel it when closed from its own loop: no waiting).
+        if handler is not None and loop is not None and running_loop() is loop:
+            handler.cancel()
+        elif handler is not None and loop is not None:
             async def stop() -> None:
                 handler.cancel()
                 with contextlib.suppress(BaseException):
                     await handler
 
-            with contextlib.suppress(RuntimeError):
-                if asyncio.get_running_loop() is loop:  # closed from a coroutine on that loop: cannot wait
-                    handler.cancel()
-                    loop = None
-            if loop is not None:
-                with contextlib.suppress(Exception):
-                    asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=5)
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=5)
         llm.shutdown()
 
 

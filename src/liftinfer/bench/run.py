@@ -113,10 +113,10 @@ def run_scenario(plan: BenchPlan, name: str) -> dict[str, Any]:
         spec = {"mode": "raw-async" if base == "raw-async" else "raw", "same_settings": base == "raw",
                 "engine": raw_engine_kwargs(plan, base == "raw-default"), **common}
         return _worker(plan, spec, _env(plan, cache_environment(plan.compile_root)))
-    return run_http(plan, shared_loop=base == "http", name=base)
+    return run_http(plan, base)
 
 
-def run_http(plan: BenchPlan, *, shared_loop: bool = True, name: str = "http") -> dict[str, Any]:
+def run_http(plan: BenchPlan, name: str = "http") -> dict[str, Any]:
     """``liftinfer serve`` with compile-cache on the bench root; requests sent concurrently over HTTP."""
     import socket
 
@@ -130,7 +130,7 @@ def run_http(plan: BenchPlan, *, shared_loop: bool = True, name: str = "http") -
            "--model", config.model, "--no-warmup", *[a for t in config.toggles for a in ("--toggle", t)],
            *[a for k, v in plan.options.items() for a in ("--option", f"{k}={json.dumps(v)}")]]
     env = _env(plan, engine_environment({"compile_cache_dir": str(plan.compile_root), **plan.extra_config},
-                                        {"shared_loop": shared_loop}))
+                                        {"shared_loop": name != "http-two-loops"}))
     profiled = _profiler(cmd, plan.profile_dir / f"{name}-server.txt") if plan.profile_dir is not None else None
     start = time.perf_counter()
     # its own session: a profiled server runs under py-spy, and Ctrl-C to the group stops both cleanly
@@ -200,11 +200,12 @@ async def _http_load(plan: BenchPlan, url: str, start: float, server: subprocess
             t0 = time.perf_counter()
             done = await asyncio.gather(*(one(c, b) for c, b in zip(clients, batch, strict=True)))
             elapsed = time.perf_counter() - t0
-            ok = [(ms, resp.json()) for ms, resp in done if resp.status_code == 200]
-            statuses.update(resp.status_code for _, resp in done)
+            answers = [(ms, resp.status_code, resp.json()) for ms, resp in done]
+            statuses.update(status for _, status, _ in answers)
+            ok = [(ms, body) for ms, status, body in answers if status == 200]
             # outputs refused as invalid (422 output_invalid) were generated all the same: their tokens count
-            rejected = sum(resp.json()["error"]["details"].get("completion_tokens", 0) for _, resp in done
-                           if resp.status_code == 422 and resp.json()["error"]["type"] == "output_invalid")
+            rejected = sum(body["error"]["details"].get("completion_tokens", 0) for _, status, body in answers
+                           if status == 422 and body["error"]["type"] == "output_invalid")
             # a request's time outside the engine: HTTP both ways, the server's parsing and answering
             outside += [ms - b["timings"]["total_ms"] for ms, b in ok]
             rounds.append({"s": elapsed, "tokens": sum(b["usage"]["completion_tokens"] for _, b in ok) + rejected,

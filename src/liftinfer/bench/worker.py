@@ -10,6 +10,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from liftinfer.bench.workload import SCHEMA, batch_report, is_valid, prompts
@@ -92,15 +93,11 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
 def liftinfer_settings(engine: dict[str, Any]) -> dict[str, Any]:
     """``engine`` with the batch limits liftinfer's backend runs with on this device (vLLM's server
     context), resolved by vLLM itself, so that raw vLLM's ``LLM`` (whose own defaults differ) runs the same."""
-    from vllm.config import StructuredOutputsConfig
     from vllm.engine.arg_utils import EngineArgs
 
-    from liftinfer.backends.vllm import resolved_settings, server_usage_context
+    from liftinfer.backends.vllm import engine_args, resolved_settings, server_usage_context
 
-    args = dict(engine)
-    if isinstance(args.get("structured_outputs_config"), dict):
-        args["structured_outputs_config"] = StructuredOutputsConfig(**args["structured_outputs_config"])
-    settings = resolved_settings(EngineArgs(**args).create_engine_config(server_usage_context()))
+    settings = resolved_settings(EngineArgs(**engine_args(engine)).create_engine_config(server_usage_context()))
     return {**engine, "max_num_seqs": settings["max_num_seqs"],
             "max_num_batched_tokens": settings["max_num_batched_tokens"]}
 
@@ -114,8 +111,7 @@ def run_raw(spec: dict[str, Any]) -> dict[str, Any]:
 
     # before vLLM's import: its log leaves stdout (this worker's RESULT line) for the phase parser
     log = StartupLog.capture()
-    from vllm import LLM, SamplingParams
-    from vllm.sampling_params import StructuredOutputsParams
+    from vllm import LLM
 
     engine, problem = spec["engine"], None
     if spec.get("same_settings"):
@@ -125,31 +121,12 @@ def run_raw(spec: dict[str, Any]) -> dict[str, Any]:
             problem = f"could not resolve liftinfer's batch limits: {type(exc).__name__}: {exc}"
     start = time.perf_counter()
     llm = LLM(**engine)
-    result: dict[str, Any] = {"startup_s": round(time.perf_counter() - start, 2),
-                              "ready_s": round(process_age(), 2), "startup": log.phases(),
-                              "settings": _settings(llm.llm_engine.vllm_config)}
+    result = _started(start, log, llm.llm_engine.vllm_config)
     if problem:
         result["settings_error"] = problem
-    if spec.get("startup_only"):
-        return result
-    tokenizer = llm.get_tokenizer()
-    n, max_tokens = spec.get("n", 64), spec.get("max_tokens", 256)
-    def chat(batch: list[str]) -> list[str]:
-        return [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
-                                              add_generation_prompt=True) for p in batch]
-
-    for kind in ("free", "json"):
-        structured = StructuredOutputsParams(json=SCHEMA) if kind == "json" else None
-        params = SamplingParams(max_tokens=max_tokens, temperature=0.0, structured_outputs=structured)
-        llm.generate(chat(prompts(2)), params, use_tqdm=False)
-        rounds = []
-        for r in range(spec.get("rounds", 1)):
-            texts = chat(prompts(n, r * n))  # templated before the clock starts, as the probe does
-            start = time.perf_counter()
-            outs = llm.generate(texts, params, use_tqdm=False)
-            rounds.append({"s": time.perf_counter() - start, "tokens": sum(len(o.outputs[0].token_ids) for o in outs),
-                           "valid": sum(is_valid(o.outputs[0].text) for o in outs)})
-        result[kind] = {**batch_report(rounds, n), "sample": outs[0].outputs[0].text[:200]}
+    if not spec.get("startup_only"):
+        result.update(raw_batches(spec, llm.get_tokenizer(),
+                                  lambda texts, params: llm.generate(texts, params, use_tqdm=False)))
     return result
 
 
@@ -161,60 +138,67 @@ def run_raw_async(spec: dict[str, Any]) -> dict[str, Any]:
     from liftinfer.backends.vllm_startup import StartupLog
 
     log = StartupLog.capture()
-    from vllm.config import StructuredOutputsConfig
     from vllm.engine.arg_utils import AsyncEngineArgs
-    from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
+    from vllm.sampling_params import RequestOutputKind
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    from liftinfer.backends.vllm import server_usage_context
+    from liftinfer.backends.vllm import engine_args, server_usage_context
 
-    engine = dict(spec["engine"])
-    engine["structured_outputs_config"] = StructuredOutputsConfig(**engine["structured_outputs_config"])
-    n, max_tokens = spec.get("n", 64), spec.get("max_tokens", 256)
-
-    async def main() -> dict[str, Any]:
-        start = time.perf_counter()
-        llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine), usage_context=server_usage_context())
-        result: dict[str, Any] = {"startup_s": round(time.perf_counter() - start, 2),
-                                  "ready_s": round(process_age(), 2), "startup": log.phases(),
-                                  "settings": _settings(llm.vllm_config)}
-        if spec.get("startup_only"):
-            return result
-        tokenizer = llm.get_tokenizer()
-
-        async def one(text: str, params: Any) -> Any:
-            final = None
-            async for out in llm.generate(text, params, uuid.uuid4().hex):
-                final = out
-            return final
-
-        for kind in ("free", "json"):
-            structured = StructuredOutputsParams(json=SCHEMA) if kind == "json" else None
-            params = SamplingParams(max_tokens=max_tokens, temperature=0.0, structured_outputs=structured,
-                                    output_kind=RequestOutputKind.FINAL_ONLY)
-            chat = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
-                                                  add_generation_prompt=True) for p in prompts(2)]
-            await asyncio.gather(*(one(t, params) for t in chat))
-            rounds = []
-            for r in range(spec.get("rounds", 1)):
-                texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
-                                                       add_generation_prompt=True) for p in prompts(n, r * n)]
-                t0 = time.perf_counter()
-                outs = await asyncio.gather(*(one(t, params) for t in texts))
-                rounds.append({"s": time.perf_counter() - t0,
-                               "tokens": sum(len(o.outputs[0].token_ids) for o in outs),
-                               "valid": sum(is_valid(o.outputs[0].text) for o in outs)})
-            result[kind] = {**batch_report(rounds, n), "sample": outs[0].outputs[0].text[:200]}
-        llm.shutdown()
+    start = time.perf_counter()
+    llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_args(spec["engine"])),
+                                    usage_context=server_usage_context())
+    result = _started(start, log, llm.vllm_config)
+    if spec.get("startup_only"):
         return result
+    loop = asyncio.new_event_loop()  # vLLM starts its output handler on the loop of the first request
 
-    return asyncio.run(main())
+    async def one(text: str, params: Any) -> Any:
+        final = None
+        async for out in llm.generate(text, params, uuid.uuid4().hex):
+            final = out
+        return final
+
+    def generate(texts: list[str], params: Any) -> list[Any]:
+        return loop.run_until_complete(asyncio.gather(*(one(t, params) for t in texts)))
+
+    result.update(raw_batches(spec, llm.get_tokenizer(), generate, output_kind=RequestOutputKind.FINAL_ONLY))
+    llm.shutdown()
+    return result
 
 
-def _settings(vllm_config: Any) -> dict[str, Any]:
+def _started(start: float, log: Any, vllm_config: Any) -> dict[str, Any]:
     from liftinfer.backends.vllm import resolved_settings
 
-    return resolved_settings(vllm_config)
+    return {"startup_s": round(time.perf_counter() - start, 2), "ready_s": round(process_age(), 2),
+            "startup": log.phases(), "settings": resolved_settings(vllm_config)}
+
+
+def raw_batches(spec: dict[str, Any], tokenizer: Any, generate: Callable[[list[str], Any], list[Any]],
+                **sampling: Any) -> dict[str, Any]:
+    """Free, then constrained batches through ``generate(texts, params)`` (raw vLLM's outputs back)."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams
+
+    n, max_tokens = spec.get("n", 64), spec.get("max_tokens", 256)
+
+    def chat(batch: list[str]) -> list[str]:
+        return [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                              add_generation_prompt=True) for p in batch]
+
+    result: dict[str, Any] = {}
+    for kind in ("free", "json"):
+        structured = StructuredOutputsParams(json=SCHEMA) if kind == "json" else None
+        params = SamplingParams(max_tokens=max_tokens, temperature=0.0, structured_outputs=structured, **sampling)
+        generate(chat(prompts(2)), params)
+        rounds = []
+        for r in range(spec.get("rounds", 1)):
+            texts = chat(prompts(n, r * n))  # templated before the clock starts, as the probe does
+            start = time.perf_counter()
+            outs = generate(texts, params)
+            rounds.append({"s": time.perf_counter() - start, "tokens": sum(len(o.outputs[0].token_ids) for o in outs),
+                           "valid": sum(is_valid(o.outputs[0].text) for o in outs)})
+        result[kind] = {**batch_report(rounds, n), "sample": outs[0].outputs[0].text[:200]}
+    return result
 
 
 def main() -> None:

@@ -42,10 +42,10 @@ def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_toke
 
     plan = BenchPlan(backend=backend, model=model, n=n, max_tokens=max_tokens, rounds=rounds,
                      toggles=list(toggles),
-                     options=_pairs(options, "--option"), extra_config=_pairs(settings, "--set"))
+                     options=_pairs(options, "--option"), extra_config=_pairs(settings, "--set"),
+                     profile_dir=profile_dir)
     if compile_root is not None:
         plan.compile_root = compile_root
-    plan.profile_dir = profile_dir
     if scratch_home:
         plan.home = Path(tempfile.mkdtemp(prefix="liftinfer-bench-home-"))
     report = run(plan, list(scenarios) or ["library", "http"])

@@ -85,6 +85,14 @@ class Completion:
                    generate_ms=(time.perf_counter() - started) * 1000)
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def first_stop(text: str, stops: Iterable[str] | None) -> int | None:
     """Where the earliest of ``stops`` begins in ``text``; None when none occurs."""
     found = [text.index(s) for s in stops or () if s in text]
@@ -288,9 +296,9 @@ class GenerationEngine(ABC):
         """Run the engine's coroutines on ``loop``, a loop its owner runs (and stops), such as a server's.
 
         Requests made on that loop then reach the backend without a hop to the engine's thread, and the
-        backend's own tasks (vLLM's output handler) stop contending with the server's thread for the GIL.
-        Only an engine whose coroutines never ran yet can move (a backend's tasks and queues belong to the
-        loop they started on): returns False, and keeps its own loop, otherwise. Synchronous calls
+        backend's own tasks (vLLM's output handler) run beside the server's. Only an engine whose
+        coroutines never ran yet can move (a backend's tasks and queues belong to the loop they started
+        on): returns False, and keeps its own loop, otherwise. Synchronous calls
         (``generate``) from other threads still work; from ``loop``'s own thread, use ``agenerate``.
         """
         with self._loop_lock:
@@ -310,22 +318,14 @@ class GenerationEngine(ABC):
 
     def _run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
         loop = self.loop
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:  # waiting here would block the loop the coroutine needs: a deadlock
+        if running_loop() is loop:  # waiting here would block the loop the coroutine needs: a deadlock
             coro.close()
             raise RuntimeError("a synchronous engine call from the engine's own event loop would deadlock; "
                                "await engine.agenerate(...) there, or call from another thread")
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     async def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:  # pragma: no cover - only called from coroutines
-            running = None
-        if running is self.loop:
+        if asyncio.get_running_loop() is self.loop:
             return await coro
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 

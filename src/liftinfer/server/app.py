@@ -63,8 +63,8 @@ def create_app(
         if not the_engine.ready:
             threading.Thread(target=_start, args=(the_engine, serve), name="liftinfer-load",
                              daemon=True).start()
-        elif serve.warmup_on_start and the_engine.warmup_report is None:
-            await asyncio.to_thread(the_engine.warmup)  # loaded before the server (a Modal container's enter)
+        elif serve.warmup_on_start:  # loaded before the server (a Modal container's enter); a no-op if warm
+            await asyncio.to_thread(the_engine.warmup)
         try:
             yield
             await asyncio.to_thread(the_engine.close)
