@@ -8,6 +8,7 @@
 #   run 5  setup5 smol5 big5     batch limits matched; raw AsyncLLM; raw LLM on AsyncLLM's generic limits
 #   run 6  smol6 big6            interleaved (SmolLM2) and reversed (7.4B) scenario orders
 #   run 7  setup7 big7           the 7.4B again, counting the tokens of refused outputs
+#   run 8  setup8 big8a big8b    the 7.4B, 20 constrained batches per process, raw and library interleaved
 #   load                         weights from a cold page cache: vLLM's loader, fast-load, prefetch
 set -uo pipefail
 step=$1
@@ -62,6 +63,11 @@ case $step in
   setup7) install; bench big-a /tmp/rand-8b /tmp/jit --rounds 10 --scenario primed ;;
   big7) bench big-b /tmp/rand-8b /tmp/jit --rounds 10 --scenario raw --scenario http --scenario raw-async \
       --scenario primed ;;
+  setup8) install; bench big-a /tmp/rand-8b /tmp/jit --rounds 20 --free-rounds 2 --scenario primed ;;
+  big8a) bench big-b /tmp/rand-8b /tmp/jit --rounds 20 --free-rounds 2 --scenario raw --scenario primed \
+      --scenario raw --scenario primed ;;
+  big8b) bench big-c /tmp/rand-8b /tmp/jit --rounds 20 --free-rounds 2 --scenario primed --scenario raw \
+      --scenario http --scenario raw-async ;;
   load)
     for variant in default fast-load prefetch; do
       evict /tmp/rand-8b | tee -a "$OUT/log-$step.txt"

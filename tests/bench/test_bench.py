@@ -19,6 +19,24 @@ def test_tokens_per_second_is_over_all_rounds_not_an_average_of_rates():
     assert report["p50_ms"] in (20.0, 30.0) and report["p99_ms"] == 40.0
 
 
+def test_repeated_scenarios_pool_into_one_figure_each_with_its_ratio_to_raw():
+    from liftinfer.bench.run import pooled
+
+    def run(s: float, tokens: int, rounds: int = 2) -> dict:
+        return {"json": {"s": s, "tokens": tokens, "tok_per_s": round(tokens / (s * rounds), 1), "valid": 60,
+                         "n": 64 * rounds, "rounds": rounds}}
+
+    results = {"raw": run(1.0, 2000), "primed": run(1.0, 1800), "raw#2": run(0.5, 1000),
+               "primed#2": run(2.0, 4400), "http": run(1.0, 2000), "library:startup": {"ready_s": 3.0}}
+    summary = pooled(results)
+    assert summary["raw"]["processes"] == 2 and summary["raw"]["rounds"] == 4
+    assert summary["raw"]["tok_per_s"] == 1000.0  # 3000 tokens in 3 s (the mean of 1000 and 1000 rates)
+    assert summary["primed"]["tok_per_s"] == 1033.3  # 6200 tokens in 6 s, not the mean of 900 and 1100
+    assert summary["primed"]["vs_raw"] == 1.033 and summary["http"]["vs_raw"] == 1.0
+    assert summary["primed"]["process_tok_per_s"] == [900.0, 1100.0]
+    assert "vs_raw" not in summary["raw"] and "library:startup" not in summary
+
+
 def test_every_request_of_every_round_has_its_own_prompt():
     first = prompts(64)
     second = prompts(64, offset=64)
@@ -52,7 +70,37 @@ def test_bench_runs_scenarios_twice_and_writes_each(tmp_path, model_cache_dir, m
     measured = report["results"]["library"]["json"]
     assert measured["n"] == 4 and len(measured["rounds_tok_per_s"]) == 2
     assert measured["tokens"] > 0 and 0 <= measured["valid"] <= 4
+    assert report["results"]["library"]["free"]["rounds"] == 2  # as many free rounds as constrained ones
     assert report["results"]["library"]["startup"]["load_weights_ms"] > 0
+
+
+@pytest.mark.model
+def test_free_rounds_can_be_skipped_and_the_library_reports_its_own_time_per_request(tmp_path, model_cache_dir,
+                                                                                     monkeypatch):
+    from liftinfer.cli import cli
+
+    monkeypatch.setenv("LIFTINFER_CACHE_DIR", str(model_cache_dir))
+    out = tmp_path / "report.json"
+    args = ["bench", "--backend", "transformers", "-n", "2", "--max-tokens", "64", "--free-rounds", "0",
+            "--scenario", "library", "--scenario", "library", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["plan"]["free_rounds"] == 0
+    for name in ("library", "library#2"):
+        run = report["results"][name]
+        assert "free" not in run and run["json"]["n"] == 2
+        # checks, rendering and validation take some time, but far less than generating the tokens
+        assert 0 < run["json"]["overhead_ms"]["p50"] < run["json"]["p50_ms"]
+    assert report["pooled"]["library"]["processes"] == 2 and report["pooled"]["library"]["n"] == 4
+    assert "pooled over each scenario's runs" in result.output
+
+
+def test_free_rounds_cannot_be_negative():
+    from liftinfer.cli import cli
+
+    result = CliRunner().invoke(cli, ["bench", "--backend", "transformers", "--free-rounds", "-1"])
+    assert result.exit_code == 2 and "--free-rounds" in result.output and "Traceback" not in result.output
 
 
 def test_an_unknown_scenario_is_a_clear_error():

@@ -47,6 +47,7 @@ class BenchPlan:
     n: int = 64
     max_tokens: int = 256
     rounds: int = 1
+    free_rounds: int | None = None  # unconstrained batches before the constrained ones (None: as many)
     toggles: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     compile_root: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "liftinfer-bench-compile")
@@ -103,7 +104,8 @@ def run_scenario(plan: BenchPlan, name: str) -> dict[str, Any]:
     startup_only = suffix == "startup"
     if base not in SCENARIOS:
         raise ConfigError(f"unknown scenario {base!r}; known: {', '.join(SCENARIOS)}")
-    common = {"n": plan.n, "max_tokens": plan.max_tokens, "rounds": plan.rounds, "startup_only": startup_only}
+    common = {"n": plan.n, "max_tokens": plan.max_tokens, "rounds": plan.rounds, "free_rounds": plan.free_rounds,
+              "startup_only": startup_only}
     if base == "cold":
         shutil.rmtree(plan.compile_root, ignore_errors=True)
     if base in LIBRARY_TOGGLES:
@@ -251,7 +253,35 @@ def run(plan: BenchPlan, scenarios: list[str]) -> dict[str, Any]:
         results[key]["wall_s"] = round(time.perf_counter() - started, 2)
     return {"machine": machine(), "plan": {"backend": plan.backend, "model": plan.model, "n": plan.n,
                                            "max_tokens": plan.max_tokens, "rounds": plan.rounds,
-                                           "toggles": plan.toggles, "options": plan.options}, "results": results}
+                                           "free_rounds": plan.free_rounds, "toggles": plan.toggles,
+                                           "options": plan.options},
+            "results": results, "pooled": pooled(results)}
+
+
+def pooled(results: dict[str, Any]) -> dict[str, Any]:
+    """Each scenario's constrained figures over all its runs (``primed``, ``primed#2``, ...), and its
+    tokens/s over raw vLLM's (``raw``) pooled the same way: repeating scenarios interleaved in one bench
+    (raw, primed, raw, primed, ...) is how a ratio survives the drift between processes."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for key, result in results.items():
+        measured = result.get("json")
+        if measured and measured.get("rounds"):
+            groups.setdefault(key.partition("#")[0], []).append(measured)
+    out: dict[str, Any] = {}
+    for name, runs in groups.items():
+        seconds = sum(m["s"] * m["rounds"] for m in runs)
+        tokens = sum(m["tokens"] for m in runs)
+        rates = [m["tok_per_s"] for m in runs]
+        out[name] = {"processes": len(runs), "rounds": sum(m["rounds"] for m in runs), "tokens": tokens,
+                     "tok_per_s": round(tokens / seconds, 1) if seconds else 0.0,
+                     "s": round(seconds / sum(m["rounds"] for m in runs), 3),
+                     "valid": sum(m["valid"] for m in runs), "n": sum(m["n"] for m in runs),
+                     "process_tok_per_s": [min(rates), max(rates)]}
+    raw = out.get("raw", {}).get("tok_per_s")
+    for name, entry in out.items():
+        if raw and name != "raw":
+            entry["vs_raw"] = round(entry["tok_per_s"] / raw, 3)
+    return out
 
 
 def table_rows(report: dict[str, Any]) -> list[list[str]]:

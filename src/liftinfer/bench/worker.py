@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from liftinfer.bench.workload import SCHEMA, batch_report, is_valid, prompts
+from liftinfer.bench.workload import SCHEMA, batch_report, is_valid, percentile, prompts
 
 
 def process_age() -> float:
@@ -62,16 +62,18 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
     result["compile_ms"] = {"first": round(timings[0], 3), "miss": round(timings[1], 3),
                             "hit": round((time.perf_counter() - start) * 10, 4)}
     rounds = spec.get("rounds", 1)
-    engine.generate_text_batch(texts[:2], max_tokens=max_tokens)  # warm each path, as the probe does
     free_rounds = []
-    for r in range(rounds):
+    for r in range(free_round_count(spec)):
+        if r == 0:
+            engine.generate_text_batch(texts[:2], max_tokens=max_tokens)  # warm each path, as the probe does
         batch = prompts(n, r * n)
         start = time.perf_counter()
         free = engine.generate_text_batch(batch, max_tokens=max_tokens)
         free_rounds.append({"s": time.perf_counter() - start, "tokens": sum(c.completion_tokens for c in free)})
-    result["free"] = batch_report(free_rounds, n)
+    if free_rounds:
+        result["free"] = batch_report(free_rounds, n)
     engine.generate_batch([{"prompt": p, "schema": SCHEMA, "max_tokens": max_tokens} for p in texts[:2]])
-    json_rounds, errors, sample = [], [], None
+    json_rounds, errors, sample, overhead = [], [], None, []
     for r in range(rounds):
         requests = [{"prompt": p, "schema": SCHEMA, "max_tokens": max_tokens} for p in prompts(n, r * n)]
         start = time.perf_counter()
@@ -84,10 +86,21 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
                             "valid": sum(is_valid(o.text) for o in good),
                             "latencies": [o.timings.total_ms for o in good]})
         errors += [str(o) for o in outs if isinstance(o, Exception)]
+        # a request's time in liftinfer outside the backend's generation: checks, grammar lookup, prompt
+        # rendering, validation of the output, the result
+        overhead += [o.timings.total_ms - o.timings.generate_ms for o in good]
         sample = sample or (good[0].text[:200] if good else None)
-    result["json"] = {**batch_report(json_rounds, n), "errors": errors[:3], "sample": sample}
+    result["json"] = {**batch_report(json_rounds, n), "errors": errors[:3], "sample": sample,
+                      "overhead_ms": {"p50": round(percentile(overhead, 50), 2),
+                                      "p99": round(percentile(overhead, 99), 2)}}
     engine.close()
     return result
+
+
+def free_round_count(spec: dict[str, Any]) -> int:
+    """Unconstrained batches before the constrained ones: ``free_rounds``, else as many as ``rounds``."""
+    free = spec.get("free_rounds")
+    return spec.get("rounds", 1) if free is None else int(free)
 
 
 def liftinfer_settings(engine: dict[str, Any]) -> dict[str, Any]:
@@ -186,12 +199,14 @@ def raw_batches(spec: dict[str, Any], tokenizer: Any, generate: Callable[[list[s
                                               add_generation_prompt=True) for p in batch]
 
     result: dict[str, Any] = {}
-    for kind in ("free", "json"):
+    for kind, count in (("free", free_round_count(spec)), ("json", spec.get("rounds", 1))):
+        if not count:
+            continue
         structured = StructuredOutputsParams(json=SCHEMA) if kind == "json" else None
         params = SamplingParams(max_tokens=max_tokens, temperature=0.0, structured_outputs=structured, **sampling)
         generate(chat(prompts(2)), params)
         rounds = []
-        for r in range(spec.get("rounds", 1)):
+        for r in range(count):
             texts = chat(prompts(n, r * n))  # templated before the clock starts, as the probe does
             start = time.perf_counter()
             outs = generate(texts, params)

@@ -19,6 +19,8 @@ import click
 @click.option("--max-tokens", type=int, default=256, show_default=True)
 @click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True,
               help="batches per scenario, in one process; tokens/s is over all of them")
+@click.option("--free-rounds", type=click.IntRange(min=0), default=None,
+              help="unconstrained batches before the constrained ones (0: none) [default: as many as --rounds]")
 @click.option("--toggle", "toggles", multiple=True, help="toggle for the liftinfer scenarios (repeatable)")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="engine option for every scenario, raw vLLM included (repeatable; VALUE parsed as JSON)")
@@ -30,7 +32,7 @@ import click
               help="run the HTTP scenarios' server under py-spy; its samples go here (needs py-spy on PATH)")
 @click.option("--out", type=click.Path(path_type=Path), help="write the JSON report here")
 def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_tokens: int, rounds: int,
-          toggles: tuple[str, ...], options: tuple[str, ...], settings: tuple[str, ...], compile_root: Path | None,
+          free_rounds: int | None, toggles: tuple[str, ...], options: tuple[str, ...], settings: tuple[str, ...], compile_root: Path | None,
           scratch_home: bool, profile_dir: Path | None, out: Path | None) -> None:
     """Measure start-up, free and constrained tokens/s, wall time to N valid objects and latency."""
     import tempfile
@@ -41,7 +43,7 @@ def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_toke
     from liftinfer.bench.run import COLUMNS, BenchPlan, run, table_rows
 
     plan = BenchPlan(backend=backend, model=model, n=n, max_tokens=max_tokens, rounds=rounds,
-                     toggles=list(toggles),
+                     free_rounds=free_rounds, toggles=list(toggles),
                      options=_pairs(options, "--option"), extra_config=_pairs(settings, "--set"),
                      profile_dir=profile_dir)
     if compile_root is not None:
@@ -54,7 +56,19 @@ def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_toke
         table.add_column(column)
     for row in table_rows(report):
         table.add_row(*row)
-    Console(width=max(160, Console().width)).print(table)
+    console = Console(width=max(160, Console().width))
+    console.print(table)
+    repeated = {name: p for name, p in report["pooled"].items() if p["processes"] > 1 or "vs_raw" in p}
+    if repeated:
+        summary = Table(title="constrained tokens/s pooled over each scenario's runs")
+        for column in ("scenario", "runs", "batches", "tokens", "JSON tok/s", "per run (min-max)", "wall s",
+                       "vs raw"):
+            summary.add_column(column)
+        for name, p in repeated.items():
+            low, high = p["process_tok_per_s"]
+            summary.add_row(name, str(p["processes"]), str(p["rounds"]), str(p["tokens"]), str(p["tok_per_s"]),
+                            f"{low}-{high}", str(p["s"]), f"{p['vs_raw']:.3f}x" if "vs_raw" in p else "")
+        console.print(summary)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2) + "\n")
