@@ -32,8 +32,8 @@ import click
               help="run the HTTP scenarios' server under py-spy; its samples go here (needs py-spy on PATH)")
 @click.option("--out", type=click.Path(path_type=Path), help="write the JSON report here")
 def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_tokens: int, rounds: int,
-          free_rounds: int | None, toggles: tuple[str, ...], options: tuple[str, ...], settings: tuple[str, ...], compile_root: Path | None,
-          scratch_home: bool, profile_dir: Path | None, out: Path | None) -> None:
+          free_rounds: int | None, toggles: tuple[str, ...], options: tuple[str, ...], settings: tuple[str, ...],
+          compile_root: Path | None, scratch_home: bool, profile_dir: Path | None, out: Path | None) -> None:
     """Measure start-up, free and constrained tokens/s, wall time to N valid objects and latency."""
     import tempfile
 
