@@ -8,7 +8,9 @@
 #   run 5  setup5 smol5 big5     batch limits matched; raw AsyncLLM; raw LLM on AsyncLLM's generic limits
 #   run 6  smol6 big6            interleaved (SmolLM2) and reversed (7.4B) scenario orders
 #   run 7  setup7 big7           the 7.4B again, counting the tokens of refused outputs
-#   run 8  setup8 big8a big8b    the 7.4B, 20 constrained batches per process, raw and library interleaved
+#   run 8  run8a run8b           the 7.4B, 20 constrained batches per process, raw and library interleaved,
+#                                one bench (and JSON file) per scenario, so a step cut off at the time limit
+#                                keeps the scenarios it finished; pooled afterwards (liftinfer.bench.run.pooled)
 #   load                         weights from a cold page cache: vLLM's loader, fast-load, prefetch
 set -uo pipefail
 step=$1
@@ -19,6 +21,13 @@ bench() {  # bench NAME MODEL COMPILE_ROOT ARGS...
   local name=$1 model=$2 root=$3; shift 3
   python3 -m liftinfer bench --model "$model" "${common[@]}" --compile-root "$root" \
     --out "$OUT/$step-$name.json" "$@" 2>&1 | tee -a "$OUT/log-$step.txt" | grep -E "Error|error|Traceback|│|┃|wrote" || true
+}
+each() {  # each SCENARIO...: the 7.4B, one bench per scenario, 20 constrained and 1 free batch each
+  local i=0
+  for scenario in "$@"; do
+    i=$((i + 1))
+    bench "$i-$scenario" /tmp/rand-8b /tmp/jit --rounds 20 --free-rounds 1 --scenario "$scenario"
+  done
 }
 profile() {  # --profile for the HTTP scenarios when py-spy could sample on this machine (install checks)
   [ -f /tmp/pyspy-ok ] && echo "--profile $OUT/prof/$step"
@@ -63,11 +72,8 @@ case $step in
   setup7) install; bench big-a /tmp/rand-8b /tmp/jit --rounds 10 --scenario primed ;;
   big7) bench big-b /tmp/rand-8b /tmp/jit --rounds 10 --scenario raw --scenario http --scenario raw-async \
       --scenario primed ;;
-  setup8) install; bench big-a /tmp/rand-8b /tmp/jit --rounds 20 --free-rounds 2 --scenario primed ;;
-  big8a) bench big-b /tmp/rand-8b /tmp/jit --rounds 20 --free-rounds 2 --scenario raw --scenario primed \
-      --scenario raw --scenario primed ;;
-  big8b) bench big-c /tmp/rand-8b /tmp/jit --rounds 20 --free-rounds 2 --scenario primed --scenario raw \
-      --scenario http --scenario raw-async ;;
+  run8a) install; each primed raw primed raw primed ;;
+  run8b) each raw primed raw-async http raw primed ;;
   load)
     for variant in default fast-load prefetch; do
       evict /tmp/rand-8b | tee -a "$OUT/log-$step.txt"
