@@ -132,3 +132,29 @@ def test_the_http_scenarios_measure_time_outside_the_engine_and_can_run_under_py
     if shutil.which("py-spy"):  # not a dependency: without it the scenarios run unprofiled
         samples = (profiles / "http-server.txt").read_text()
         assert "liftinfer serve" in samples and "liftinfer-transformers" in samples
+
+
+def test_raw_async_batches_run_concurrently_on_the_workers_own_loop():
+    """The raw AsyncLLM scenario drives a loop of its own from a thread with no current loop."""
+    import asyncio
+    import threading
+
+    from liftinfer.bench.worker import gather_on
+
+    loop, seen, out = asyncio.new_event_loop(), [], {}
+
+    async def one(i: int) -> int:
+        seen.append(asyncio.get_running_loop())
+        await asyncio.sleep(0.01 * (3 - i))  # the first finishes last: results keep the order given
+        return i
+
+    def drive() -> None:
+        out["results"] = gather_on(loop, [one(i) for i in range(3)])
+        out["again"] = gather_on(loop, [one(i) for i in range(2)])  # the same loop serves the next batch
+
+    thread = threading.Thread(target=drive)
+    thread.start()
+    thread.join(10)
+    loop.close()
+    assert out == {"results": [0, 1, 2], "again": [0, 1]}
+    assert all(running is loop for running in seen) and len(seen) == 5

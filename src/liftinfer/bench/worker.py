@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from liftinfer.bench.workload import SCHEMA, batch_report, is_valid, percentile, prompts
@@ -146,8 +147,6 @@ def run_raw(spec: dict[str, Any]) -> dict[str, Any]:
 def run_raw_async(spec: dict[str, Any]) -> dict[str, Any]:
     """Raw vLLM's ``AsyncLLM`` (what liftinfer's backend and vLLM's own server run on) with liftinfer's
     engine settings, the batch sent as concurrent ``generate`` calls: liftinfer's costs, without liftinfer."""
-    import asyncio
-
     from liftinfer.backends.vllm_startup import StartupLog
 
     log = StartupLog.capture()
@@ -172,11 +171,21 @@ def run_raw_async(spec: dict[str, Any]) -> dict[str, Any]:
         return final
 
     def generate(texts: list[str], params: Any) -> list[Any]:
-        return loop.run_until_complete(asyncio.gather(*(one(t, params) for t in texts)))
+        return gather_on(loop, [one(t, params) for t in texts])
 
     result.update(raw_batches(spec, llm.get_tokenizer(), generate, output_kind=RequestOutputKind.FINAL_ONLY))
     llm.shutdown()
     return result
+
+
+def gather_on(loop: asyncio.AbstractEventLoop, coros: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+    """Run ``coros`` concurrently to completion on ``loop`` (not running; the thread needs no current loop),
+    results in order. ``asyncio.gather`` itself must be called on the loop: outside it, it binds its future
+    to the thread's default loop, which ``loop.run_until_complete`` then refuses."""
+    async def gather() -> list[Any]:
+        return list(await asyncio.gather(*coros))
+
+    return loop.run_until_complete(gather())
 
 
 def _started(start: float, log: Any, vllm_config: Any) -> dict[str, Any]:
