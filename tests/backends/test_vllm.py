@@ -113,7 +113,33 @@ def test_the_settings_vllm_resolved_are_reported_for_the_bench_and_health():
     config = SimpleNamespace(
         scheduler_config=SimpleNamespace(max_num_seqs=1024, max_num_batched_tokens=8192, async_scheduling=True),
         structured_outputs_config=SimpleNamespace(backend="guidance"),
-        model_config=SimpleNamespace(enforce_eager=False))
+        model_config=SimpleNamespace(enforce_eager=False, max_model_len=4096))
     assert resolved_settings(config) == {"max_num_seqs": 1024, "max_num_batched_tokens": 8192,
-                                         "async_scheduling": True, "grammar_backend": "guidance",
-                                         "enforce_eager": False}
+                                         "async_scheduling": True, "max_model_len": 4096,
+                                         "grammar_backend": "guidance", "enforce_eager": False}
+
+
+@pytest.mark.parametrize(("fields", "named"), [({"prompt": "word " * 60}, "prompt"),
+                                              ({"messages": [{"role": "user", "content": "word " * 60}]},
+                                               "messages")])
+def test_a_prompt_that_cannot_fit_the_context_is_a_request_error_before_vllm_sees_it(tmp_path, fields, named):
+    import asyncio
+
+    from liftinfer.errors import RequestError
+
+    class WordTokenizer:  # vLLM's tokenizer cannot load here; one token a word is enough to count
+        def apply_chat_template(self, chat, tokenize, add_generation_prompt):
+            return " ".join(m["content"] for m in chat)
+
+        def __call__(self, text, add_special_tokens):
+            return {"input_ids": list(range(len(text.split())))}
+
+    engine = backend.VLLMEngine(EngineConfig(cache_dir=tmp_path), plugins=Plugins(entry_points=False))
+    engine.tokenizer, engine.settings = WordTokenizer(), {"max_model_len": 100}
+    request = make_request(schema={"type": "object"}, **fields)
+    fits = PreparedRequest(request, None, max_tokens=40, temperature=0.0, seed=None)
+    fits.check_fits(60, 100)  # 60 + 40: exactly the context
+    with pytest.raises(RequestError) as caught:
+        asyncio.run(engine._complete(PreparedRequest(request, None, max_tokens=41, temperature=0.0, seed=None)))
+    assert caught.value.field == named
+    assert "prompt is 60 tokens; with max_tokens 41 it exceeds the model's context of 100 tokens" in str(caught.value)

@@ -19,7 +19,7 @@ from liftinfer.backends import Backend
 from liftinfer.engine.base import Completion, GenerationEngine, PendingRequest, PreparedRequest, first_stop
 from liftinfer.engine.constraints import allocate_bitmask, apply_bitmask, import_xgrammar
 from liftinfer.engine.models import ensure_hf_dir, resolve_model
-from liftinfer.errors import BackendError, LiftinferError, MissingDependency, RequestError
+from liftinfer.errors import BackendError, LiftinferError, MissingDependency
 from liftinfer.hookspecs import hookimpl
 
 CPU_BATCH_SIZE = 8  # on 2-4 cores, larger waves add latency faster than throughput
@@ -92,12 +92,7 @@ class TransformersEngine(GenerationEngine):
     async def _complete(self, prepared: PreparedRequest) -> Completion:
         # Tokenized here, per request: a prompt that cannot fit is refused before it reaches a batch.
         prompt = self.render(prepared.chat)
-        if len(prompt) + prepared.max_tokens > self.config.max_model_len:
-            raise RequestError(
-                f"prompt is {len(prompt)} tokens; with max_tokens {prepared.max_tokens} it exceeds the "
-                f"model's context of {self.config.max_model_len} tokens",
-                field="messages" if prepared.request.messages else "prompt",
-            )
+        prepared.check_fits(len(prompt), self.config.max_model_len)
         return await _Job.run(prepared, self._scheduler.submit, prompt=prompt)
 
     def _close(self) -> None:

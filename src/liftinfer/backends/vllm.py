@@ -97,6 +97,7 @@ def resolved_settings(vllm_config: Any) -> dict[str, Any]:
     scheduler = vllm_config.scheduler_config
     return {"max_num_seqs": scheduler.max_num_seqs, "max_num_batched_tokens": scheduler.max_num_batched_tokens,
             "async_scheduling": scheduler.async_scheduling,
+            "max_model_len": vllm_config.model_config.max_model_len,
             "grammar_backend": vllm_config.structured_outputs_config.backend,
             "enforce_eager": vllm_config.model_config.enforce_eager}
 
@@ -169,6 +170,10 @@ class VLLMEngine(GenerationEngine):
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     async def _complete(self, prepared: PreparedRequest) -> Completion:
+        prompt_ids = self.render(prepared.chat)
+        # vLLM would refuse a prompt longer than the context with a ValueError (taken below for a grammar
+        # refusal) and cut max_tokens short silently: refuse both here, as the transformers backend does
+        prepared.check_fits(len(prompt_ids), self.settings.get("max_model_len", self.config.max_model_len))
         from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
         kwargs = sampling_kwargs(prepared, compact_xgrammar=self.grammar_backend == "xgrammar"
@@ -176,7 +181,7 @@ class VLLMEngine(GenerationEngine):
         if "structured_outputs" in kwargs:
             kwargs["structured_outputs"] = StructuredOutputsParams(**kwargs["structured_outputs"])
         params = SamplingParams(**kwargs, output_kind=RequestOutputKind.FINAL_ONLY)
-        prompt = {"prompt_token_ids": self.render(prepared.chat)}
+        prompt = {"prompt_token_ids": prompt_ids}
         request_id = uuid.uuid4().hex
         start = time.perf_counter()
         final = None

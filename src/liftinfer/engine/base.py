@@ -61,6 +61,15 @@ class PreparedRequest:
     def chat(self) -> list[dict[str, str]]:
         return self.request.chat()
 
+    def check_fits(self, prompt_tokens: int, max_model_len: int) -> None:
+        """Refuse (400, naming the prompt) a request whose rendered prompt and max_tokens exceed the context."""
+        if prompt_tokens + self.max_tokens > max_model_len:
+            raise RequestError(
+                f"prompt is {prompt_tokens} tokens; with max_tokens {self.max_tokens} it exceeds the "
+                f"model's context of {max_model_len} tokens",
+                field="messages" if self.request.messages else "prompt",
+            )
+
 
 @dataclass
 class Completion:
