@@ -173,7 +173,7 @@ class VLLMEngine(GenerationEngine):
         prompt_ids = self.render(prepared.chat)
         # vLLM would refuse a prompt longer than the context with a ValueError (taken below for a grammar
         # refusal) and cut max_tokens short silently: refuse both here, as the transformers backend does
-        prepared.check_fits(len(prompt_ids), self.settings.get("max_model_len", self.config.max_model_len))
+        prepared.check_fits(len(prompt_ids), self.settings["max_model_len"])  # as vLLM resolved it
         from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
         kwargs = sampling_kwargs(prepared, compact_xgrammar=self.grammar_backend == "xgrammar"
@@ -223,16 +223,17 @@ class VLLMEngine(GenerationEngine):
         handler, loop = getattr(llm, "output_handler", None), self._loop
         # vLLM stops its engine core before this task, which then logs a scary EngineDeadError traceback on
         # every clean shutdown: stop the task first (only cancel it when closed from its own loop: no waiting).
-        if handler is not None and loop is not None and running_loop() is loop:
-            handler.cancel()
-        elif handler is not None and loop is not None:
-            async def stop() -> None:
+        if handler is not None and loop is not None:
+            if running_loop() is loop:
                 handler.cancel()
-                with contextlib.suppress(BaseException):
-                    await handler
+            else:
+                async def stop() -> None:
+                    handler.cancel()
+                    with contextlib.suppress(BaseException):
+                        await handler
 
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=5)
+                with contextlib.suppress(Exception):
+                    asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=5)
         llm.shutdown()
 
 

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -140,8 +141,6 @@ def run_http(plan: BenchPlan, name: str = "http") -> dict[str, Any]:
     try:
         return asyncio.run(_http_load(plan, f"http://127.0.0.1:{port}", start, server))
     finally:
-        import signal
-
         with contextlib.suppress(ProcessLookupError):
             if profiled:
                 os.killpg(server.pid, signal.SIGINT)  # py-spy writes its samples; serve drains and exits 0

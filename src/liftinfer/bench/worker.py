@@ -63,10 +63,10 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
     result["compile_ms"] = {"first": round(timings[0], 3), "miss": round(timings[1], 3),
                             "hit": round((time.perf_counter() - start) * 10, 4)}
     rounds = spec.get("rounds", 1)
-    free_rounds = []
-    for r in range(free_round_count(spec)):
-        if r == 0:
-            engine.generate_text_batch(texts[:2], max_tokens=max_tokens)  # warm each path, as the probe does
+    free_rounds, free_count = [], free_round_count(spec)
+    if free_count:
+        engine.generate_text_batch(texts[:2], max_tokens=max_tokens)  # warm each path, as the probe does
+    for r in range(free_count):
         batch = prompts(n, r * n)
         start = time.perf_counter()
         free = engine.generate_text_batch(batch, max_tokens=max_tokens)
