@@ -24,7 +24,7 @@ from liftinfer.config import EngineConfig
 from liftinfer.engine.cache import CacheRoot, seed_compile_caches
 from liftinfer.engine.constraints import Constraint, ConstraintBuilder
 from liftinfer.engine.grammars import ENGINE_ORDER
-from liftinfer.engine.limits import CheckedSchemas, check_request_limits
+from liftinfer.engine.limits import UNSERIALISABLE, CheckedSchemas, check_request_limits
 from liftinfer.engine.request import GenerateRequest, GenerateResult, Timings, Usage
 from liftinfer.errors import (
     LiftinferError,
@@ -417,8 +417,9 @@ class GenerationEngine(ABC):
     async def _admitted_generate(self, request: GenerateRequest) -> GenerateResult:
         start = time.perf_counter()
         schema = request.json_schema  # once: a pydantic model's schema is generated on each access
-        max_tokens = self._check_limits(request, schema)
-        constraint = await self._constraint(request, schema)
+        key = self._schema_key(schema)  # once: the limits' memo and the grammar cache share it
+        max_tokens = self._check_limits(request, schema, key)
+        constraint = await self._constraint(request, schema, key)
         seed, temperature = request.seed, request.temperature
         attempts = 1 if request.strict else 2
         for attempt in range(1, attempts + 1):
@@ -451,7 +452,15 @@ class GenerationEngine(ABC):
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _check_limits(self, request: GenerateRequest, schema: dict[str, Any]) -> int:
+    def _schema_key(self, schema: dict[str, Any]) -> str | None:
+        """The schema's grammar cache key; None for a schema JSON cannot hold (the limits then say why)."""
+        assert self.constraints is not None
+        try:
+            return self.constraints.key(schema)
+        except UNSERIALISABLE:
+            return None
+
+    def _check_limits(self, request: GenerateRequest, schema: dict[str, Any], key: str | None) -> int:
         max_tokens = request.max_tokens or min(self.config.default_max_tokens, self.config.max_tokens_limit)
         if max_tokens > self.config.max_tokens_limit:
             raise RequestError(
@@ -463,17 +472,17 @@ class GenerationEngine(ABC):
                 f"prompt is {chars} characters; the limit is {self.config.max_prompt_chars}",
                 field="messages" if request.messages else "prompt",
             )
-        check_request_limits(request, self.config, schema, self._checked_schemas)
+        check_request_limits(request, self.config, schema, self._checked_schemas, key)
         return max_tokens
 
-    async def _constraint(self, request: GenerateRequest, schema: dict[str, Any]) -> Constraint:
+    async def _constraint(self, request: GenerateRequest, schema: dict[str, Any], key: str | None) -> Constraint:
         assert self.constraints is not None
         # A cached grammar is found on the loop: a thread hop per request would stagger a batch's
         # submissions. Checks and compilation may take a while: off the loop, so others keep decoding.
-        found = self.constraints.cached(schema, strict=request.strict)
+        found = self.constraints.cached(schema, strict=request.strict, key=key)
         if found is not None:
             return found
-        return await asyncio.to_thread(self.constraints.build, schema, strict=request.strict)
+        return await asyncio.to_thread(self.constraints.build, schema, strict=request.strict, key=key)
 
     def _parse_model(self, request: GenerateRequest, data: Any, completion: Completion) -> BaseModel | None:
         model = request.model_class

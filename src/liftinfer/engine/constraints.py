@@ -239,17 +239,21 @@ class ConstraintBuilder:
     def key(self, schema: dict[str, Any]) -> str:
         return schemas.schema_key(schema, compact=self.compact, closed_objects=self.closed_objects)
 
-    def cached(self, schema: dict[str, Any], *, strict: bool = True) -> Constraint | None:
-        """The schema's constraint if its grammar is in the cache (microseconds), else ``None``."""
+    def cached(self, schema: dict[str, Any], *, strict: bool = True, key: str | None = None) -> Constraint | None:
+        """The schema's constraint if its grammar is in the cache (microseconds), else ``None``.
+
+        ``key``: the schema's :meth:`key`, where the caller computed it already.
+        """
         start = time.perf_counter()
-        key = self.key(schema)
+        key = self.key(schema) if key is None else key
         entry = self.cache.get(key, count_miss=False)  # build() counts the miss
         return None if entry is None else self._constraint(schema, key, entry, True, strict, start)
 
-    def build(self, schema: dict[str, Any], *, strict: bool = True) -> Constraint:
-        """Check the schema and return its constraint, compiled (or taken from the cache)."""
+    def build(self, schema: dict[str, Any], *, strict: bool = True, key: str | None = None) -> Constraint:
+        """Check the schema and return its constraint, compiled (or taken from the cache); ``key`` as for
+        :meth:`cached`."""
         start = time.perf_counter()
-        key = self.key(schema)
+        key = self.key(schema) if key is None else key
         entry = self.cache.get(key)
         hit = entry is not None
         if entry is None:

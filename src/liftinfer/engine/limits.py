@@ -47,12 +47,12 @@ class SchemaLimits:
 
 
 def check_request_limits(request: GenerateRequest, config: EngineConfig, schema: Any = None,
-                         checked: CheckedSchemas | None = None) -> None:
+                         checked: CheckedSchemas | None = None, key: str | None = None) -> None:
     """Refuse a request whose strings cannot be encoded or whose schema is over a limit or cannot end.
 
     ``schema`` is the request's JSON Schema where the caller already has it (a pydantic model's schema is
     generated anew on every ``request.json_schema``); ``checked`` remembers the schemas that passed, so
-    that a schema sent again is not walked again.
+    that a schema sent again is not walked again (``key``: the schema's digest, where the caller has one).
     """
     for field, text in _request_strings(request):
         _check_unicode(text, field)
@@ -61,7 +61,7 @@ def check_request_limits(request: GenerateRequest, config: EngineConfig, schema:
     if checked is None:
         check_schema_limits(schema, limits)
     else:
-        checked.check(schema, limits)
+        checked.check(schema, limits, key)
 
 
 class CheckedSchemas:
@@ -75,14 +75,15 @@ class CheckedSchemas:
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        self._passed: OrderedDict[tuple[SchemaLimits, bytes], None] = OrderedDict()
+        self._passed: OrderedDict[tuple[SchemaLimits, str], None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def check(self, schema: Any, limits: SchemaLimits) -> None:
-        try:
-            key = (limits, hashlib.sha256(canonical_json(schema).encode("utf-8")).digest())
-        except (RecursionError, TypeError, ValueError):  # ValueError: a lone surrogate cannot be encoded
-            key = None
+    def check(self, schema: Any, limits: SchemaLimits, digest: str | None = None) -> None:
+        """Walk ``schema`` unless it passed these limits before. ``digest`` identifies the schema where the
+        caller computed one already (the engine's grammar cache key); else its canonical JSON's sha256."""
+        if digest is None:
+            digest = schema_digest(schema)
+        key = None if digest is None else (limits, digest)
         if key is not None:
             with self._lock:
                 if key in self._passed:
@@ -94,6 +95,19 @@ class CheckedSchemas:
                 self._passed[key] = None
                 while len(self._passed) > self.capacity:
                     self._passed.popitem(last=False)
+
+
+# What serialising a schema JSON cannot hold raises: too deep (RecursionError), a value JSON has no form for
+# (TypeError), a lone surrogate (ValueError). The full check then says what is wrong.
+UNSERIALISABLE = (RecursionError, TypeError, ValueError)
+
+
+def schema_digest(schema: Any) -> str | None:
+    """The sha256 of the schema's canonical JSON; None for a schema JSON cannot hold."""
+    try:
+        return hashlib.sha256(canonical_json(schema).encode("utf-8")).hexdigest()
+    except UNSERIALISABLE:
+        return None
 
 
 def check_schema_limits(schema: Any, limits: SchemaLimits) -> None:
