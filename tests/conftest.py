@@ -4,15 +4,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from liftinfer.testing import ThreadedServer, free_port  # noqa: F401 - tests import them from here
+from liftinfer.testing import FakeEngine, ThreadedServer, free_port  # noqa: F401 - tests import them from here
 
 HAS_CPU_EXTRA = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "xgrammar", "gguf"))
 HAS_XGRAMMAR = importlib.util.find_spec("xgrammar") is not None
@@ -68,3 +70,17 @@ PERSON = {
     "required": ["name", "age"],
     "additionalProperties": False,
 }
+
+
+class WhereEngine(FakeEngine):
+    """A fake engine that records where each request ran: its event loop and its thread's name."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loops: list[Any] = []
+        self.threads: list[str] = []
+
+    async def _complete(self, prepared: Any) -> Any:
+        self.loops.append(asyncio.get_running_loop())
+        self.threads.append(threading.current_thread().name)
+        return await super()._complete(prepared)

@@ -11,7 +11,7 @@ from liftinfer.config import EngineConfig
 from liftinfer.engine.base import make_request
 from liftinfer.errors import NotReady, OutputInvalid, Overloaded, RequestError, UnsupportedSchema
 from liftinfer.testing import FakeEngine
-from tests.conftest import PERSON
+from tests.conftest import PERSON, WhereEngine
 
 
 class Person(BaseModel):
@@ -173,20 +173,8 @@ def test_a_failed_load_is_reported_in_health(tmp_path):
     assert "weights missing" in engine.health()["error"]
 
 
-class LoopRecorder(FakeEngine):
-    """Records the event loop each request ran on."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.loops = []
-
-    async def _complete(self, prepared):
-        self.loops.append(asyncio.get_running_loop())
-        return await super()._complete(prepared)
-
-
 def test_an_attached_loop_runs_the_requests_and_survives_the_engine(tmp_path):
-    engine = LoopRecorder({"name": "A", "age": 1}, config=EngineConfig(cache_dir=tmp_path)).load()
+    engine = WhereEngine({"name": "A", "age": 1}, config=EngineConfig(cache_dir=tmp_path)).load()
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -215,7 +203,7 @@ def test_a_synchronous_call_on_the_attached_loop_is_an_error_not_a_deadlock(tmp_
 
 
 def test_an_engine_that_ran_on_its_own_loop_keeps_it_and_a_detached_one_starts_its_own(tmp_path):
-    engine = LoopRecorder({"name": "A", "age": 1}, config=EngineConfig(cache_dir=tmp_path)).load()
+    engine = WhereEngine({"name": "A", "age": 1}, config=EngineConfig(cache_dir=tmp_path)).load()
     engine.generate("x", schema=PERSON)
     own = engine.loops[0]
 
@@ -226,7 +214,7 @@ def test_an_engine_that_ran_on_its_own_loop_keeps_it_and_a_detached_one_starts_i
     engine.generate("y", schema=PERSON)
     assert engine.loops[1] is own
 
-    fresh = LoopRecorder({"name": "A", "age": 1}, config=EngineConfig(cache_dir=tmp_path)).load()
+    fresh = WhereEngine({"name": "A", "age": 1}, config=EngineConfig(cache_dir=tmp_path)).load()
 
     async def lend_and_take_back():
         loop = asyncio.get_running_loop()

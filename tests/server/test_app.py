@@ -1,30 +1,18 @@
 """create_app's start-up: where the engine's requests run, and the warm-up of an engine loaded before."""
 
-import threading
-
 import httpx
 import pytest
 
 from liftinfer.config import EngineConfig, ServeConfig
 from liftinfer.server import create_app
-from liftinfer.testing import FakeEngine, ThreadedServer
-from tests.conftest import PERSON
+from liftinfer.testing import ThreadedServer
+from tests.conftest import PERSON, WhereEngine
 from tests.server.support import person_or_ok
-
-
-class ThreadRecorder(FakeEngine):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.threads = []
-
-    async def _complete(self, prepared):
-        self.threads.append(threading.current_thread().name)
-        return await super()._complete(prepared)
 
 
 @pytest.mark.parametrize(("shared_loop", "where"), [(True, "server"), (False, "liftinfer-engine-loop")])
 def test_requests_run_on_the_servers_loop_unless_shared_loop_is_off(tmp_path, shared_loop, where):
-    engine = ThreadRecorder(person_or_ok, config=EngineConfig(cache_dir=tmp_path))
+    engine = WhereEngine(person_or_ok, config=EngineConfig(cache_dir=tmp_path))
     app = create_app(engine, serve_config=ServeConfig(warmup_on_start=True, shared_loop=shared_loop))
     server = ThreadedServer(app)
     server.thread.name = "server"
@@ -39,7 +27,7 @@ def test_requests_run_on_the_servers_loop_unless_shared_loop_is_off(tmp_path, sh
 
 
 def test_an_engine_loaded_before_the_server_is_warmed_up_before_it_answers(tmp_path):
-    engine = ThreadRecorder(person_or_ok, config=EngineConfig(cache_dir=tmp_path)).load()  # as a Modal enter does
+    engine = WhereEngine(person_or_ok, config=EngineConfig(cache_dir=tmp_path)).load()  # as a Modal enter does
     server = ThreadedServer(create_app(engine, serve_config=ServeConfig()))
     server.thread.name = "server"
     with server:
