@@ -43,6 +43,10 @@ class EngineConfig(BaseSettings):
     max_batch_size: int | None = Field(
         None, ge=1, le=4096, description="requests decoded together (default: 8 on CPU, vLLM's own on GPU)"
     )
+    batch_window_ms: float = Field(
+        5.0, ge=0, le=1000, description="how long the CPU scheduler waits for another request to join a wave "
+        "before decoding it (each arrival waits anew, up to max_batch_size): a burst decodes as one batch"
+    )
     grammar_backend: str = Field("auto", description="grammar engine where the backend offers a choice")
     max_model_len: int = Field(4096, ge=64, description="prompt plus output tokens, at most")
     compact_json: bool = Field(True, description="no free whitespace in generated JSON")

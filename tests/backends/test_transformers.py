@@ -116,3 +116,15 @@ def test_a_grammar_failing_mid_decode_fails_its_request_not_the_batch(real_engin
     ])
     assert set(results[0].data) == {"name", "age"}
     assert isinstance(results[1], SchemaTooComplex)
+
+
+def test_a_burst_of_requests_is_decoded_as_one_wave(real_engine, monkeypatch):
+    from liftinfer.backends import transformers as backend
+
+    waves = []
+    decode = backend._Scheduler._decode
+    monkeypatch.setattr(backend._Scheduler, "_decode", lambda self, wave: (waves.append(len(wave)),
+                                                                          decode(self, wave))[1])
+    requests = [{"prompt": f"A person, number {i}.", "schema": PERSON, "max_tokens": 24} for i in range(4)]
+    assert all(not isinstance(r, Exception) for r in real_engine.generate_batch(requests))
+    assert waves == [4]  # each request is checked and tokenized before it is queued: the first would go alone

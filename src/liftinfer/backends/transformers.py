@@ -133,10 +133,13 @@ class _Scheduler(threading.Thread):
             first = self.jobs.get()
             if first is None:
                 return
-            wave = [first]
+            # A burst of requests reaches this queue one by one (each is checked and tokenized first): wait
+            # a moment after each arrival for the next, or the first would be decoded alone and the rest
+            # wait for its whole generation before theirs begins.
+            wave, window = [first], self.engine.config.batch_window_ms / 1000
             while len(wave) < (self.engine.config.max_batch_size or CPU_BATCH_SIZE):
                 try:
-                    job = self.jobs.get_nowait()
+                    job = self.jobs.get(timeout=window) if window else self.jobs.get_nowait()
                 except queue.Empty:
                     break
                 if job is None:

@@ -87,9 +87,9 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
                             "valid": sum(is_valid(o.text) for o in good),
                             "latencies": [o.timings.total_ms for o in good]})
         errors += [str(o) for o in outs if isinstance(o, Exception)]
-        # a request's time in liftinfer outside the backend's generation: checks, grammar lookup, prompt
-        # rendering, validation of the output, the result
-        overhead += [o.timings.total_ms - o.timings.generate_ms for o in good]
+        # a request's time in liftinfer outside the backend's queue and generation: checks, grammar lookup,
+        # prompt rendering, validation of the output, the result
+        overhead += [o.timings.total_ms - o.timings.queue_ms - o.timings.generate_ms for o in good]
         sample = sample or (good[0].text[:200] if good else None)
     result["json"] = {**batch_report(json_rounds, n), "errors": errors[:3], "sample": sample,
                       "overhead_ms": {"p50": round(percentile(overhead, 50), 2),
