@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from liftinfer.config import EngineConfig, ServeConfig, default_cache_dir
+from liftinfer.config import EngineConfig, ServeConfig, default_cache_dir, parse_assignments
+from liftinfer.errors import ConfigError
 
 
 def test_defaults_are_the_embedded_model_and_auto_backend(monkeypatch):
@@ -50,3 +51,16 @@ def test_api_key_from_file(tmp_path):
     assert load_api_key(ServeConfig(api_key="direct")) == "direct"
     assert "direct" not in repr(ServeConfig(api_key="direct"))
     assert ServeConfig(api_key_file=Path(key)).port == 8000
+
+
+def test_assignments_parse_json_values_and_keep_other_text():
+    pairs = parse_assignments([" n = 3", "dtype=float16", "flags=[1, 2]", "path=a=b", "empty="], "--option")
+    assert pairs == [("n", 3), ("dtype", "float16"), ("flags", [1, 2]), ("path", "a=b"), ("empty", "")]
+
+
+@pytest.mark.parametrize("item", ["no-equals", "=3", " =3"])
+def test_a_malformed_assignment_names_the_flag_and_the_item(item):
+    with pytest.raises(ConfigError) as caught:
+        parse_assignments([item], "--set", name="PATH", example="a.b=1", field="set")
+    assert str(caught.value) == f"--set {item!r}: expected PATH=VALUE, e.g. a.b=1"
+    assert caught.value.field == "set"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,31 @@ DEFAULT_MODEL = "smollm2"
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "liftinfer"
+
+
+def parse_assignments(items: Iterable[str], flag: str, name: str = "KEY", example: str = "",
+                      field: str | None = None) -> list[tuple[str, Any]]:
+    """``NAME=VALUE`` strings as (name, value) pairs; VALUE is parsed as JSON when it can be, else kept as text.
+
+    A malformed item is a ConfigError naming ``flag`` and the item (and an example, when given).
+    """
+    import json
+
+    from liftinfer.errors import ConfigError
+
+    pairs = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            hint = f", e.g. {example}" if example else ""
+            raise ConfigError(f"{flag} {item!r}: expected {name}=VALUE{hint}", field=field)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        pairs.append((key, value))
+    return pairs
 
 
 def _split_names(value: Any) -> Any:

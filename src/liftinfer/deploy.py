@@ -11,7 +11,6 @@ toggle mounts its volume). Targets render whatever volumes and variables the spe
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -184,19 +183,9 @@ def _apply(node: Any, path: str, value: Any, extend: bool, full: str) -> None:
 
 def parse_edits(items: list[str] | tuple[str, ...], source: str = "--set") -> list[tuple[str, Any]]:
     """``PATH=VALUE`` strings as (path, value) edits; VALUE is parsed as JSON when it can be."""
-    edits = []
-    for item in items:
-        path, sep, raw = item.partition("=")
-        path = path.strip()
-        if not sep or not path:
-            raise ConfigError(f"{source} {item!r}: expected PATH=VALUE, e.g. scaling.min_containers=1",
-                              field="set")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        edits.append((path, value))
-    return edits
+    from liftinfer.config import parse_assignments
+
+    return parse_assignments(items, source, name="PATH", example="scaling.min_containers=1", field="set")
 
 
 def edits_from_env(environ: dict[str, str]) -> list[tuple[str, Any]]:

@@ -73,6 +73,17 @@ def test_a_bad_edit_is_a_one_line_error():
     assert "scaling.scaledown_window: must be 2 to 3600 seconds" in result.output
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--set", "scaling.min_containers"], "--set 'scaling.min_containers': expected PATH=VALUE, e.g. "),
+    (["--option", "=1"], "--option '=1': expected KEY=VALUE"),
+])
+def test_a_malformed_assignment_is_a_one_line_error(args, says):
+    result = invoke("export", "-o", "-", *args)
+    assert result.exit_code == 2
+    assert says in result.output
+    assert "Traceback" not in result.output
+
+
 def test_an_unknown_target_lists_the_available_ones():
     result = invoke("deploy", "--target", "nowhere")
     assert result.exit_code == 2

@@ -76,18 +76,9 @@ def bench(backend: str, model: str, scenarios: tuple[str, ...], n: int, max_toke
 
 
 def _pairs(items: tuple[str, ...], flag: str) -> dict[str, Any]:
-    from liftinfer.errors import ConfigError
+    from liftinfer.config import parse_assignments
 
-    pairs: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
-        try:
-            pairs[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            pairs[key] = raw
-    return pairs
+    return dict(parse_assignments(items, flag))
 
 
 COMMANDS = [bench]

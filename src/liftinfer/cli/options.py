@@ -29,19 +29,9 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def engine_config(**values: Any) -> EngineConfig:
     """An EngineConfig from the environment with the given command-line values on top."""
-    import json
+    from liftinfer.config import parse_assignments
 
-    from liftinfer.errors import ConfigError
-
-    options: dict[str, Any] = {}
-    for item in values.pop("options", ()) or ():
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--option {item!r}: expected KEY=VALUE", field="option")
-        try:
-            options[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key] = raw
+    options = dict(parse_assignments(values.pop("options", ()) or (), "--option", field="option"))
     overrides = {k: v for k, v in values.items() if v not in (None, ())}
     if "toggles" in overrides:
         overrides["toggles"] = list(overrides["toggles"])
