@@ -18,7 +18,7 @@ from typing import Any
 from liftinfer.backends import Backend
 from liftinfer.engine.base import Completion, GenerationEngine, PendingRequest, PreparedRequest, first_stop
 from liftinfer.engine.constraints import allocate_bitmask, apply_bitmask, import_xgrammar
-from liftinfer.engine.models import ensure_hf_dir, resolve_model
+from liftinfer.engine.models import chat_token_ids, ensure_hf_dir, resolve_model
 from liftinfer.errors import BackendError, LiftinferError, MissingDependency
 from liftinfer.hookspecs import hookimpl
 
@@ -85,13 +85,9 @@ class TransformersEngine(GenerationEngine):
         xgr = import_xgrammar()
         return xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
 
-    def render(self, chat: list[dict[str, str]]) -> list[int]:
-        text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
     async def _complete(self, prepared: PreparedRequest) -> Completion:
         # Tokenized here, per request: a prompt that cannot fit is refused before it reaches a batch.
-        prompt = self.render(prepared.chat)
+        prompt = chat_token_ids(self.tokenizer, prepared.chat)
         prepared.check_fits(len(prompt), self.config.max_model_len)
         return await _Job.run(prepared, self._scheduler.submit, prompt=prompt)
 

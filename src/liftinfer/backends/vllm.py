@@ -23,7 +23,7 @@ from liftinfer.backends.vllm_startup import StartupLog
 from liftinfer.config import EngineConfig
 from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest, running_loop
 from liftinfer.engine.grammars import prepare_for_xgrammar
-from liftinfer.engine.models import ensure_hf_dir, resolve_model
+from liftinfer.engine.models import chat_token_ids, ensure_hf_dir, resolve_model
 from liftinfer.errors import BackendError, ConfigError, MissingDependency, UnsupportedSchema
 from liftinfer.hookspecs import hookimpl
 
@@ -165,12 +165,8 @@ class VLLMEngine(GenerationEngine):
         backend = grammar_backend(self.config, self.options)
         return ("llguidance",) if backend == "guidance" else ("xgrammar",)
 
-    def render(self, chat: list[dict[str, str]]) -> list[int]:
-        text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
     async def _complete(self, prepared: PreparedRequest) -> Completion:
-        prompt_ids = self.render(prepared.chat)
+        prompt_ids = chat_token_ids(self.tokenizer, prepared.chat)
         # vLLM would refuse a prompt longer than the context with a ValueError (taken below for a grammar
         # refusal) and cut max_tokens short silently: refuse both here, as the transformers backend does
         prepared.check_fits(len(prompt_ids), self.settings["max_model_len"])  # as vLLM resolved it

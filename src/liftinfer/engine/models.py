@@ -264,3 +264,9 @@ def liftinfer_register_model_sources(register: Callable[[ModelSource], None]) ->
     register(PackagedSource())
     register(LocalSource())
     register(HubSource())
+
+
+def chat_token_ids(tokenizer: Any, chat: list[dict[str, str]]) -> list[int]:
+    """A chat as prompt token ids through a Hugging Face tokenizer's chat template (generation prompt added)."""
+    text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
