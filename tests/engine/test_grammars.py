@@ -5,7 +5,7 @@ import json
 import pytest
 
 from liftinfer.engine.constraints import ConstraintBuilder, allocate_bitmask
-from liftinfer.engine.grammars import prepare_for_xgrammar
+from liftinfer.engine.grammars import GrammarRefused, LLGuidanceEngine, XGrammarEngine, prepare_for_xgrammar
 
 pytestmark = pytest.mark.grammar
 
@@ -136,3 +136,16 @@ def test_llguidance_masks_match_with_the_real_tokenizer(model_cache_dir):
         fill_next_token_bitmask(reference, bitmask, 1)
         assert allowed(bitmask, 0, 49152) - special == allowed(bitmask, 1, 49152) - special
         assert ours.accept_token(token) and reference.consume_token(token)
+
+
+@pytest.mark.parametrize("engine", [XGrammarEngine, LLGuidanceEngine])
+@pytest.mark.parametrize("schema, kind", [
+    ({"type": "string", "minLength": 5, "maxLength": 2}, "unsatisfiable"),
+    ({"type": "array", "prefixItems": [{"type": "integer"}], "items": False, "minItems": 2}, "unsatisfiable"),
+    ({"type": "string", "pattern": "[", "maxLength": 3}, "refused"),
+])
+def test_each_engine_says_why_it_refused(byte_vocabulary, engine, schema, kind):
+    with pytest.raises(GrammarRefused) as refused:
+        engine(byte_vocabulary).compile(schema, compact=True)
+    assert refused.value.kind == kind
+    assert str(refused.value) and "\n" not in str(refused.value)  # the reason, on one line

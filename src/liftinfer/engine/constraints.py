@@ -323,7 +323,7 @@ class ConstraintBuilder:
 
     def _compile_first(self, candidates: list[keywords.Relaxed], deadline: float) -> tuple[Any, Any]:
         """Compile with the best engine that manages; fall back to the next on refusal, size or time."""
-        refusals: list[tuple[str, str]] = []
+        refusals: list[tuple[str, GrammarRefused]] = []
         usable = [c for c in candidates if c.engine in self._engines]
         for i, view in enumerate(usable):
             engine = self._engines[view.engine]
@@ -335,7 +335,7 @@ class ConstraintBuilder:
                 else:
                     grammar = engine.compile(self._grammar_schema(view), compact=self.compact)
             except GrammarRefused as exc:
-                refusals.append((view.engine, str(exc)))
+                refusals.append((view.engine, exc))
                 continue
             return view, grammar
         raise _refusal_error(refusals)
@@ -344,7 +344,7 @@ class ConstraintBuilder:
                           can_fall_back: bool) -> Any:
         schema = self._grammar_schema(view)
         if can_fall_back and engine.grammar_size(schema, compact=self.compact) > XGRAMMAR_MAX_EBNF_CHARS:
-            raise GrammarRefused("the grammar is too large to compile in time")
+            raise GrammarRefused("the grammar is too large to compile in time", "too_complex")
         future = self._xgrammar_pool.submit(engine.compile, schema, compact=self.compact)
         with self._lock:
             self._running_xgrammar += 1
@@ -353,7 +353,7 @@ class ConstraintBuilder:
         try:
             return future.result(timeout=max(share, 0.0))
         except cf.TimeoutError:
-            raise GrammarRefused("compilation ran past its share of the time limit") from None
+            raise GrammarRefused("compilation ran past its share of the time limit", "too_complex") from None
 
     def _xgrammar_done(self, _future: Any) -> None:
         with self._lock:
@@ -392,14 +392,18 @@ def _refuse_unless_exact(view: keywords.Relaxed) -> None:
     )
 
 
-def _refusal_error(refusals: list[tuple[str, str]]) -> SchemaError:
-    engine, message = refusals[0] if refusals else ("grammar", "no grammar engine is available")
-    if "cannot accept any value" in message or "greater than" in message or "must not be empty" in message:
-        return UnsatisfiableSchema(f"schema is unsatisfiable: {message}")
-    if all("time" in m or "too large" in m or "too complex" in m for _, m in refusals):
-        return SchemaTooComplex(f"schema's grammar is too complex: {message}")
-    return SchemaError(f"schema cannot be compiled to a grammar ({engine}): {message}",
-                       details={"engines": dict(refusals)})
+def _refusal_error(refusals: list[tuple[str, GrammarRefused]]) -> SchemaError:
+    """The error for a schema that every grammar engine refused, from the first engine's reason."""
+    if not refusals:
+        return SchemaError("schema cannot be compiled to a grammar: no grammar engine is available")
+    engine, first = refusals[0]
+    if any(refusal.kind == "unsatisfiable" for _, refusal in refusals):
+        _, reason = next((e, r) for e, r in refusals if r.kind == "unsatisfiable")
+        return UnsatisfiableSchema(f"schema is unsatisfiable: {reason}")
+    if all(refusal.kind == "too_complex" for _, refusal in refusals):
+        return SchemaTooComplex(f"schema's grammar is too complex: {first}")
+    return SchemaError(f"schema cannot be compiled to a grammar ({engine}): {first}",
+                       details={"engines": {e: str(r) for e, r in refusals}})
 
 
 def make_validator(schema: dict[str, Any]) -> Any:

@@ -10,7 +10,7 @@ text against the grammar. Both write the same bitmask: int32 words, bit ``i`` of
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from liftinfer.engine.keywords import LLGUIDANCE, XGRAMMAR, EngineProfile
 from liftinfer.errors import MissingDependency
@@ -19,8 +19,19 @@ COMPACT_SEPARATORS = (",", ":")
 ENGINE_ORDER = ("xgrammar", "llguidance")
 
 
+RefusalKind = Literal["refused", "unsatisfiable", "too_complex"]
+
+
 class GrammarRefused(Exception):
-    """The engine cannot compile this schema; the message is the engine's own reason."""
+    """The engine cannot compile this schema; the message is the engine's own reason.
+
+    ``kind`` is why, as the engine that refused tells it: ``unsatisfiable`` (no value fits the schema),
+    ``too_complex`` (too large or slow to compile) or ``refused`` (anything else it cannot handle).
+    """
+
+    def __init__(self, message: str, kind: RefusalKind = "refused") -> None:
+        super().__init__(message)
+        self.kind: RefusalKind = kind
 
 
 def import_xgrammar() -> Any:
@@ -63,7 +74,7 @@ class XGrammarEngine:
                 json.dumps(prepare_for_xgrammar(schema)), **_xgrammar_format(compact)
             )
         except RuntimeError as exc:
-            raise GrammarRefused(_xgrammar_message(exc)) from None
+            raise _xgrammar_refusal(exc) from None
         return len(str(grammar))
 
     def compile(self, schema: Any, *, compact: bool) -> Any:
@@ -72,7 +83,7 @@ class XGrammarEngine:
                 json.dumps(prepare_for_xgrammar(schema)), **_xgrammar_format(compact)
             )
         except RuntimeError as exc:
-            raise GrammarRefused(_xgrammar_message(exc)) from None
+            raise _xgrammar_refusal(exc) from None
 
     def matcher(self, grammar: Any) -> Any:
         return self._xgr.GrammarMatcher(grammar)
@@ -86,11 +97,17 @@ def _xgrammar_format(compact: bool) -> dict[str, Any]:
     return {"any_whitespace": True, "strict_mode": False}
 
 
-def _xgrammar_message(exc: Exception) -> str:
+# How xgrammar words a schema no value satisfies ("minLength 5 is greater than maxLength 2", "Schema 'false'
+# cannot accept any value", "enum must not be empty"); it raises RuntimeError for every refusal alike.
+_XGRAMMAR_UNSATISFIABLE = ("cannot accept any value", " is greater than ", "must not be empty")
+
+
+def _xgrammar_refusal(exc: Exception) -> GrammarRefused:
     message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     if message.startswith("[") and ": " in message:  # "[12:00:00] /project/cpp/x.cc:12: the reason"
         message = message.split(": ", 1)[1]
-    return message
+    unsatisfiable = any(words in message for words in _XGRAMMAR_UNSATISFIABLE)
+    return GrammarRefused(message, "unsatisfiable" if unsatisfiable else "refused")
 
 
 # xgrammar 0.2.8 writes free-form JSON (a value with no schema, an object without properties) with ", "
@@ -175,16 +192,17 @@ class LLGuidanceEngine:
         try:
             grammar = self._llg.LLMatcher.grammar_from_json_schema(schema, overrides=options)
         except ValueError as exc:
-            raise GrammarRefused(str(exc)) from None
+            raise _llguidance_refusal(str(exc)) from None
         error = self._llg.LLMatcher.validate_grammar(grammar, self.tokenizer)
         if error:
-            raise GrammarRefused(_llguidance_message(error))
+            raise _llguidance_refusal(error)
         compiled = LLGuidanceGrammar(grammar, self.tokenizer, len(grammar))
         # llguidance compiles lazily: some limits (parser rows, lexer cost) only show at the first mask
         trial = self._llg.LLMatcher(self.tokenizer, grammar, log_level=0)
         trial.compute_bitmask()
         if trial.is_error():
-            raise GrammarRefused(f"too complex for the grammar engine: {_llguidance_message(trial.get_error())}")
+            raise GrammarRefused("too complex for the grammar engine: "
+                                 + _llguidance_message(trial.get_error()), "too_complex")
         return compiled
 
     def matcher(self, grammar: LLGuidanceGrammar) -> LLGuidanceMatcher:
@@ -196,6 +214,12 @@ def _llguidance_message(error: str) -> str:
     lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
     reasons = [line for line in lines if not line.startswith("while processing")]
     return (reasons or lines or ["llguidance refused the grammar"])[0]
+
+
+def _llguidance_refusal(error: str) -> GrammarRefused:
+    # llguidance starts its reason with "Unsatisfiable schema: " where no value fits
+    kind: RefusalKind = "unsatisfiable" if "Unsatisfiable schema" in error else "refused"
+    return GrammarRefused(_llguidance_message(error), kind)
 
 
 class LLGuidanceGrammar:
