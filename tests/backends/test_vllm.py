@@ -40,6 +40,18 @@ def test_grammar_backend_is_a_config_choice():
         backend.engine_kwargs(EngineConfig(grammar_backend="outlines"), {}, "/m")
 
 
+def test_a_backend_named_in_vllms_own_option_is_the_one_liftinfer_compiles_for(tmp_path):
+    options = {"structured_outputs_config": {"backend": "xgrammar", "reasoning_parser": ""}}
+    kwargs = backend.engine_kwargs(EngineConfig(), options, "/m")
+    assert kwargs["structured_outputs_config"]["backend"] == "xgrammar"
+    assert kwargs["structured_outputs_config"]["reasoning_parser"] == ""
+    engine = backend.VLLMEngine(EngineConfig(cache_dir=tmp_path), options=options,
+                                plugins=Plugins(entry_points=False))
+    assert engine.grammar_engines() == ("xgrammar",)  # the schema checks and vLLM agree on the engine
+    with pytest.raises(ConfigError, match="'outlines' is not one of"):
+        backend.engine_kwargs(EngineConfig(), {"structured_outputs_config": {"backend": "outlines"}}, "/m")
+
+
 def test_sampling_kwargs_from_a_request():
     request = make_request(prompt="x", schema=PERSON, temperature=0.5, top_p=0.9, seed=3, stop="END")
     constraint = ConstraintBuilder(None).build(PERSON)

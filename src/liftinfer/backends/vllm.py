@@ -34,7 +34,14 @@ GRAMMAR_BACKENDS = ("xgrammar", "guidance")
 
 
 def grammar_backend(config: EngineConfig, options: dict[str, Any]) -> str:
-    name = options.get("grammar_backend") or config.grammar_backend
+    """vLLM's structured-output backend for these settings: the one place it is decided.
+
+    An explicit ``structured_outputs_config`` option's ``backend`` wins over the ``grammar_backend``
+    option, which wins over the config; ``auto`` is :data:`DEFAULT_GRAMMAR_BACKEND`.
+    """
+    explicit = options.get("structured_outputs_config")
+    name = ((explicit.get("backend") if isinstance(explicit, dict) else None)
+            or options.get("grammar_backend") or config.grammar_backend)
     if name == "auto":
         return DEFAULT_GRAMMAR_BACKEND
     if name not in GRAMMAR_BACKENDS:
@@ -67,7 +74,7 @@ def engine_kwargs(config: EngineConfig, options: dict[str, Any], model_dir: str)
         kwargs["max_num_seqs"] = config.max_batch_size
     for key, value in options.items():
         if key == "structured_outputs_config" and isinstance(value, dict):
-            kwargs[key] = {**kwargs[key], **value}
+            kwargs[key] = {**kwargs[key], **value, "backend": chosen}
         else:
             kwargs[key] = value
     return kwargs
@@ -148,7 +155,7 @@ class VLLMEngine(GenerationEngine):
             model_dir = str(ensure_hf_dir(resolved, self.cache))
         self.model_name = resolved.name
         kwargs = engine_kwargs(self.config, self.options, model_dir)
-        self.grammar_backend = kwargs["structured_outputs_config"]["backend"]
+        self.grammar_backend = grammar_backend(self.config, self.options)
         mark = self._startup_log.mark()
         with self.phase("engine_start"):
             self.llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_args(kwargs)),
