@@ -123,6 +123,8 @@ SCHEMAS = {
                      {422}, "refers to itself"),
     "a loop through anyOf": ({"anyOf": [{"type": "integer"}, {"allOf": [{"$ref": "#"}]}]}, {422},
                              "refers to itself"),
+    "recursion with no way out": ({"type": "object", "properties": {"next": {"$ref": "#"}}, "required": ["next"]},
+                                  {422}, "recurses without a way out"),
     "recursion through items (fine)": ({"type": "array", "items": {"$ref": "#"}, "maxItems": 2}, {200}, ""),
     "nested 60 deep (fine)": (json.loads(nested(60)), {200}, ""),
     "nested 500 deep": (json.loads(nested(500)), {422}, "levels deep"),

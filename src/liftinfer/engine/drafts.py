@@ -14,7 +14,9 @@ schema's own draft means:
   into the root's ``$defs``, so the engines only meet ``#/$defs/<name>``.
 
 A ``$ref`` cycle that never descends into the instance (``a`` is ``allOf: [b]``, ``b`` is ``$ref: a``)
-is refused: no validator or grammar can evaluate it. The result is only for the grammar engines:
+is refused: no validator or grammar can evaluate it. So is recursion with no way out (a node whose
+required ``next`` is another node): no finite value fits, and decoding would run until ``max_tokens``.
+The result is only for the grammar engines:
 post-validation always uses the user's original schema with its own draft's validator.
 """
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liftinfer.engine.schema import ANNOTATIONS, json_pointer
-from liftinfer.errors import SchemaError, UnresolvableRef
+from liftinfer.errors import SchemaError, UnresolvableRef, UnsatisfiableSchema
 
 # Draft names as the validators' meta-schema URIs give them.
 _DRAFTS = ("draft-03", "draft-04", "draft-06", "draft-07", "2019-09", "2020-12")
@@ -121,6 +123,7 @@ def normalise(schema: Any) -> Normalised:
             root = {"allOf": [root]}
         root = {**root, "$defs": rewriter.defs}
         _refuse_in_place_cycles(root)
+        _refuse_endless_recursion(root)
     return Normalised(root, draft, rewriter.ref_count, rewriter.dropped)
 
 
@@ -291,3 +294,121 @@ def _refuse_in_place_cycles(root: dict[str, Any]) -> None:
     for name in sorted(edges):
         if state.get(name) is None:
             visit(name, [name])
+
+
+_SCALARS = frozenset({"string", "number", "integer", "boolean", "null"})
+
+
+def _refuse_endless_recursion(root: dict[str, Any]) -> None:
+    """Raise UnsatisfiableSchema where every value must hold another value of the same kind, without end.
+
+    Fixpoints over ``$defs``: a definition has a finite value once one of its alternatives needs only
+    definitions known to have one. The rules only ever say "needs" where JSON Schema does (a required
+    property, the first ``minItems`` items, ``allOf``, every ``anyOf`` branch failing), so what they refuse
+    has no finite value; anything they do not model counts as satisfiable. A schema that fails without
+    any recursion (a ``$ref`` to ``false``) is left to the other checks and the grammar engines' reasons.
+    """
+    defs: dict[str, Any] = root["$defs"]
+    body = {k: v for k, v in root.items() if k != "$defs"}
+    users: dict[str, set[str]] = {name: set() for name in defs}
+    for name, definition in defs.items():
+        for target in _referenced(definition) & set(defs):
+            users[target].add(name)
+
+    def ends(node: Any, finite: set[str]) -> bool:
+        return _ends(node, lambda name: name not in defs or name in finite)
+
+    # least fixpoint: what is shown to end, starting from nothing
+    shown: set[str] = set()
+    pending = list(defs)
+    while pending:  # each definition is looked at again only when one it uses turns out to end
+        name = pending.pop()
+        if name not in shown and ends(defs[name], shown):
+            shown.add(name)
+            pending.extend(users[name] - shown)
+    if ends(body, shown):
+        return
+    # greatest fixpoint: what fails even if every recursion could end
+    possible = set(defs)
+    pending = list(defs)
+    while pending:
+        name = pending.pop()
+        if name in possible and not ends(defs[name], possible):
+            possible.discard(name)
+            pending.extend(users[name] & possible)
+    if not ends(body, possible):
+        return  # unsatisfiable without recursion: the grammar engines say why
+    endless = sorted(possible - shown)
+    raise UnsatisfiableSchema(
+        "schema is unsatisfiable: it recurses without a way out, so no finite value fits (every value of "
+        f"{', '.join(endless)} must contain another); make the recursion optional somewhere: leave it out of "
+        "'required', allow fewer items, or add an anyOf branch that ends",
+        details={"endless": endless},
+    )
+
+
+def _ends(node: Any, ref_ends: Any) -> bool:
+    """Whether ``node`` has a finite value, given whether each referenced definition has one."""
+    if not isinstance(node, dict):
+        return node is not False
+    if "const" in node or "enum" in node:
+        return True
+
+    def ends(sub: Any) -> bool:
+        return _ends(sub, ref_ends)
+
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and not ref_ends(ref.removeprefix("#/$defs/")):
+        return False
+    if not all(ends(sub) for sub in _list(node.get("allOf"))):
+        return False
+    for key in ("anyOf", "oneOf"):
+        branches = _list(node.get(key))
+        if branches and not any(ends(sub) for sub in branches):
+            return False
+    types = node.get("type")
+    kinds = {types} if isinstance(types, str) else set(types) if isinstance(types, list) else None
+    if kinds is None or kinds & _SCALARS:
+        return True
+    return ("object" in kinds and _object_ends(node, ends)) or ("array" in kinds and _array_ends(node, ends))
+
+
+def _object_ends(node: dict[str, Any], ends: Any) -> bool:
+    required = node.get("required")
+    properties = node.get("properties")
+    if not isinstance(required, list) or not isinstance(properties, dict):
+        return True
+    return all(ends(properties[name]) for name in required if isinstance(name, str) and name in properties)
+
+
+def _array_ends(node: dict[str, Any], ends: Any) -> bool:
+    least = node.get("minItems", 0)
+    least = least if isinstance(least, int) and not isinstance(least, bool) else 0
+    prefix = _list(node.get("prefixItems"))
+    if not all(ends(sub) for sub in prefix[:least]):
+        return False
+    items = node.get("items")
+    if least > len(prefix) and items is not None and not ends(items):
+        return False
+    contains = node.get("contains")
+    return contains is None or node.get("minContains", 1) == 0 or ends(contains)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _referenced(node: Any) -> set[str]:
+    """The $defs names a subschema refers to anywhere inside it."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        here = stack.pop()
+        if isinstance(here, dict):
+            ref = here.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                found.add(ref.removeprefix("#/$defs/"))
+            stack.extend(v for k, v in here.items() if k not in ("enum", "const"))
+        elif isinstance(here, list):
+            stack.extend(here)
+    return found
