@@ -101,21 +101,15 @@ class ModalTarget(Target):
     def run_ephemeral(self, spec: DeploymentSpec, engine: EngineConfig,
                       wait: Callable[[], None]) -> list[str]:
         """Run the app until ``wait`` returns (Ctrl-C for ``serve``), printing the endpoint URLs."""
-        _need_credentials("serve")
-        with tempfile.TemporaryDirectory(prefix="liftinfer-modal-") as tmp:
-            module = self.load(spec, engine, Path(tmp))
-            with _modal_errors("serve"), _output(), module.app.run():
-                urls = web_urls(module)
-                _announce(urls, spec, ephemeral=True)
-                wait()
+        with self._app("serve", spec, engine) as module, module.app.run():
+            urls = web_urls(module)
+            _announce(urls, spec, ephemeral=True)
+            wait()
         return urls
 
     def deploy(self, spec: DeploymentSpec, engine: EngineConfig) -> list[str]:
-        _need_credentials("deploy")
-        with tempfile.TemporaryDirectory(prefix="liftinfer-modal-") as tmp:
-            module = self.load(spec, engine, Path(tmp))
-            with _modal_errors("deploy"), _output():
-                module.app.deploy(name=spec.name)
+        with self._app("deploy", spec, engine) as module:
+            module.app.deploy(name=spec.name)
             urls = web_urls(module)
         _announce(urls, spec, ephemeral=False)
         return urls
@@ -125,12 +119,19 @@ class ModalTarget(Target):
         if not any(volume.primed for volume in spec.volumes.values()):
             raise TargetError("nothing to prime: no volume of this deployment is primed "
                               "(switch on a toggle that keeps caches, e.g. --toggle compile-cache)")
-        _need_credentials("prime caches")
+        with self._app("prime", spec, engine) as module, module.app.run():
+            report: dict[str, Any] = getattr(module, modal_source.PRIME_FUNCTION).remote()
+        return report
+
+    @contextlib.contextmanager
+    def _app(self, action: str, spec: DeploymentSpec, engine: EngineConfig) -> Iterator[ModuleType]:
+        """The app file written to a temporary folder and imported, with Modal's output on the terminal
+        and its errors as one line naming ``action``; refused at once without credentials."""
+        _need_credentials(action)
         with tempfile.TemporaryDirectory(prefix="liftinfer-modal-") as tmp:
             module = self.load(spec, engine, Path(tmp))
-            with _modal_errors("prime"), _output(), module.app.run():
-                report: dict[str, Any] = getattr(module, modal_source.PRIME_FUNCTION).remote()
-        return report
+            with _modal_errors(action), _output():
+                yield module
 
     def build_base(self, spec: DeploymentSpec, engine: EngineConfig, tag: str, out: Path | None) -> str:
         """Build the base layers (OS, Python, heavy packages) on Modal once and record the image id."""
