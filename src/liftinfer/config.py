@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from liftinfer.errors import ConfigError
 
 DEFAULT_MODEL = "smollm2"
 
@@ -24,10 +27,6 @@ def parse_assignments(items: Iterable[str], flag: str, name: str = "KEY", exampl
 
     A malformed item is a ConfigError naming ``flag`` and the item (and an example, when given).
     """
-    import json
-
-    from liftinfer.errors import ConfigError
-
     pairs = []
     for item in items:
         key, sep, raw = item.partition("=")

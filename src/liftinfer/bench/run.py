@@ -270,10 +270,9 @@ def pooled(results: dict[str, Any]) -> dict[str, Any]:
     for name, runs in groups.items():
         seconds = sum(m["s"] * m["rounds"] for m in runs)
         tokens = sum(m["tokens"] for m in runs)
-        rates = [m["tok_per_s"] for m in runs]
-        out[name] = {"processes": len(runs), "rounds": sum(m["rounds"] for m in runs), "tokens": tokens,
-                     "tok_per_s": round(tokens / seconds, 1) if seconds else 0.0,
-                     "s": round(seconds / sum(m["rounds"] for m in runs), 3),
+        rates, batches = [m["tok_per_s"] for m in runs], sum(m["rounds"] for m in runs)
+        out[name] = {"processes": len(runs), "rounds": batches, "tokens": tokens,
+                     "tok_per_s": round(tokens / seconds, 1) if seconds else 0.0, "s": round(seconds / batches, 3),
                      "valid": sum(m["valid"] for m in runs), "n": sum(m["n"] for m in runs),
                      "process_tok_per_s": [min(rates), max(rates)]}
     raw = out.get("raw", {}).get("tok_per_s")

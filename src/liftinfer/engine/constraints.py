@@ -397,9 +397,9 @@ def _refusal_error(refusals: list[tuple[str, GrammarRefused]]) -> SchemaError:
     if not refusals:
         return SchemaError("schema cannot be compiled to a grammar: no grammar engine is available")
     engine, first = refusals[0]
-    if any(refusal.kind == "unsatisfiable" for _, refusal in refusals):
-        _, reason = next((e, r) for e, r in refusals if r.kind == "unsatisfiable")
-        return UnsatisfiableSchema(f"schema is unsatisfiable: {reason}")
+    unsatisfiable = next((r for _, r in refusals if r.kind == "unsatisfiable"), None)
+    if unsatisfiable is not None:
+        return UnsatisfiableSchema(f"schema is unsatisfiable: {unsatisfiable}")
     if all(refusal.kind == "too_complex" for _, refusal in refusals):
         return SchemaTooComplex(f"schema's grammar is too complex: {first}")
     return SchemaError(f"schema cannot be compiled to a grammar ({engine}): {first}",
