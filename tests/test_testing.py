@@ -7,7 +7,7 @@ import httpx
 from liftinfer import hookimpl
 from liftinfer.backends import Backend
 from liftinfer.config import EngineConfig
-from liftinfer.plugins import get_plugins
+from liftinfer.pluginmanager import get_plugins
 from liftinfer.testing import FakeEngine
 
 pytest_plugins = ["pytester"]

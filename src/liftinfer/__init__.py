@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 from liftinfer.errors import (
     ConfigError,
     LiftinferError,
@@ -22,18 +20,19 @@ from liftinfer.errors import (
     RequestError,
     SchemaError,
 )
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
+from liftinfer.version import __version__
 
 if TYPE_CHECKING:
     from liftinfer.engine.base import GenerationEngine
     from liftinfer.engine.request import GenerateRequest, GenerateResult
-    from liftinfer.plugins import load_engine
+    from liftinfer.pluginmanager import load_engine
 
 _LAZY = {
     "GenerationEngine": "liftinfer.engine.base",
     "GenerateRequest": "liftinfer.engine.request",
     "GenerateResult": "liftinfer.engine.request",
-    "load_engine": "liftinfer.plugins",
+    "load_engine": "liftinfer.pluginmanager",
 }
 
 __all__ = [

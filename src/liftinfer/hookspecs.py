@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import pluggy
+from liftinfer.markers import hookspec
 
 if TYPE_CHECKING:
     import click
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from liftinfer.targets.base import Target
     from liftinfer.toggles.base import Toggle
 
-hookspec = pluggy.HookspecMarker("liftinfer")
-hookimpl = pluggy.HookimplMarker("liftinfer")
 
 
 @hookspec

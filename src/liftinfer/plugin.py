@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from liftinfer.backends import Backend, cuda_available
 from liftinfer.config import EngineConfig, ServeConfig
+from liftinfer.constraints.builder import Constraint, allocate_bitmask, apply_bitmask, import_xgrammar
 from liftinfer.deploy import DeploymentSpec
 from liftinfer.engine.base import Completion, GenerationEngine, PendingRequest, PreparedRequest, first_stop
 from liftinfer.engine.cache import CacheRoot
-from liftinfer.engine.constraints import Constraint, allocate_bitmask, apply_bitmask, import_xgrammar
 from liftinfer.engine.models import ModelSource, ResolvedModel, resolve_model
 from liftinfer.errors import (
     BackendError,
@@ -26,7 +26,7 @@ from liftinfer.errors import (
     RequestError,
     TargetError,
 )
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 from liftinfer.targets.base import Target
 from liftinfer.toggles.base import Changes, Toggle
 

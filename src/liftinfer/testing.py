@@ -28,7 +28,7 @@ from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest
 
 if TYPE_CHECKING:
     from liftinfer.config import ServeConfig
-    from liftinfer.plugins import Plugins
+    from liftinfer.pluginmanager import Plugins
 
 __all__ = ["FakeEngine", "ThreadedServer", "free_port"]
 
@@ -49,6 +49,10 @@ class FakeEngine(GenerationEngine):
 
         if isinstance(respond, EngineConfig):  # created by load_engine, as a backend's engine class
             kwargs["config"], respond = respond, None
+        if kwargs.get("plugins") is None:  # a test's engine made by hand gets the process's plugins
+            from liftinfer.pluginmanager import get_plugins
+
+            kwargs["plugins"] = get_plugins()
         super().__init__(**kwargs)
         if respond is None:
             respond = {"ok": True}
@@ -103,7 +107,7 @@ class ThreadedServer:
 
 @pytest.fixture
 def liftinfer_plugins() -> Iterator[Plugins]:
-    from liftinfer.plugins import Plugins, get_plugins, reset_plugins
+    from liftinfer.pluginmanager import Plugins, get_plugins, reset_plugins
 
     previous = get_plugins()
     plugins = Plugins()

@@ -77,7 +77,7 @@ def test_startup_phases_are_recorded(real_engine):
 
 
 def test_transformers_backend_is_registered_and_available():
-    from liftinfer.plugins import Plugins
+    from liftinfer.pluginmanager import Plugins
 
     backend = Plugins(entry_points=False, disabled=set()).backends()["transformers"]
     assert backend.unavailable() is None
@@ -85,7 +85,7 @@ def test_transformers_backend_is_registered_and_available():
 
 
 def test_a_grammar_failing_mid_decode_fails_its_request_not_the_batch(real_engine, monkeypatch):
-    from liftinfer.engine.constraints import Constraint
+    from liftinfer.constraints.builder import Constraint
     from liftinfer.errors import SchemaTooComplex
 
     class GivesUp:

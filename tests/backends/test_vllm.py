@@ -7,10 +7,10 @@ import pytest
 from liftinfer.backends import vllm as backend
 from liftinfer.backends.vllm_startup import StartupLog
 from liftinfer.config import EngineConfig
+from liftinfer.constraints.builder import ConstraintBuilder
 from liftinfer.engine.base import PreparedRequest, make_request
-from liftinfer.engine.constraints import ConstraintBuilder
 from liftinfer.errors import ConfigError, MissingDependency
-from liftinfer.plugins import Plugins, load_engine
+from liftinfer.pluginmanager import Plugins, load_engine
 from tests.conftest import PERSON
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from liftinfer.conformance.search import grammar_accepts, key_ranks, scalar_forms
-from liftinfer.engine.constraints import ConstraintBuilder
+from liftinfer.constraints.builder import ConstraintBuilder
 
 pytestmark = pytest.mark.grammar
 

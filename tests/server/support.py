@@ -19,6 +19,7 @@ import httpx
 
 from liftinfer.config import EngineConfig, ServeConfig
 from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest
+from liftinfer.pluginmanager import get_plugins
 from liftinfer.server import create_app
 from tests.conftest import PERSON, ThreadedServer
 
@@ -46,7 +47,7 @@ class GrammarEngine(GenerationEngine):
     backend_name = "grammar-walk"
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(plugins=get_plugins(), **kwargs)
         self.loaded = threading.Event()
         self.loaded.set()
 
@@ -69,7 +70,7 @@ class GrammarEngine(GenerationEngine):
 
 
 def walk(matcher: Any, max_tokens: int, seed: int) -> tuple[str, str]:
-    from liftinfer.engine.constraints import allocate_bitmask
+    from liftinfer.constraints.builder import allocate_bitmask
 
     rng = random.Random(seed)
     bitmask = allocate_bitmask(1, len(VOCAB))

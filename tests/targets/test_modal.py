@@ -222,7 +222,7 @@ def test_compile_cache_is_primed_by_one_function_and_read_only_for_serving(build
 
 def test_without_a_primed_volume_there_is_no_prime_function(build):
     from liftinfer.config import EngineConfig, ServeConfig
-    from liftinfer.plugins import get_plugins
+    from liftinfer.pluginmanager import get_plugins
 
     assert not hasattr(build(), "prime")
     target, config = ModalTarget(), EngineConfig()

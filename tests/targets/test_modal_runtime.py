@@ -94,7 +94,7 @@ def test_a_plain_container_loads_in_enter_warms_as_the_app_starts_and_closes_on_
 def test_the_prime_job_writes_into_the_volume_and_serving_starts_from_a_copy(register_plugin, tmp_path,
                                                                               monkeypatch):
     from liftinfer.config import EngineConfig
-    from liftinfer.plugins import load_engine
+    from liftinfer.pluginmanager import load_engine
     from liftinfer.targets.modal_runtime import prime_caches
     from liftinfer.toggles.compile_cache import cache_environment
 

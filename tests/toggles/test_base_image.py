@@ -1,5 +1,5 @@
 from liftinfer.config import EngineConfig
-from liftinfer.plugins import Plugins
+from liftinfer.pluginmanager import Plugins
 from liftinfer.toggles.base_image import BaseImageToggle, base_image_name
 
 

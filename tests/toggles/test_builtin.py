@@ -4,7 +4,7 @@ from pathlib import Path
 
 from liftinfer.config import EngineConfig
 from liftinfer.deploy import DeploymentSpec
-from liftinfer.plugins import Plugins
+from liftinfer.pluginmanager import Plugins
 
 
 def plugins():
@@ -80,7 +80,7 @@ def test_fast_load_reads_weights_in_parallel():
 def test_load_engine_applies_toggle_options_and_environment(tmp_path, monkeypatch):
     from liftinfer import hookimpl
     from liftinfer.backends import Backend
-    from liftinfer.plugins import load_engine
+    from liftinfer.pluginmanager import load_engine
     from liftinfer.testing import FakeEngine
 
     class Fake:

@@ -1,5 +1,5 @@
 from liftinfer.config import EngineConfig
-from liftinfer.plugins import Plugins
+from liftinfer.pluginmanager import Plugins
 from liftinfer.toggles.base import compose
 from liftinfer.toggles.snapshot import SnapshotToggle
 

@@ -177,7 +177,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from liftinfer.plugin import CacheRoot, EngineConfig, resolve_model
-    from liftinfer.plugins import get_plugins
+    from liftinfer.pluginmanager import get_plugins
 
     config = EngineConfig(**({"cache_dir": args.cache_dir} if args.cache_dir else {}))
     args.cache_dir = config.cache_dir

@@ -28,7 +28,7 @@ def test_liftinfer_plugins_lists_it():
     from click.testing import CliRunner
 
     from liftinfer.cli import cli
-    from liftinfer.plugins import reset_plugins
+    from liftinfer.pluginmanager import reset_plugins
 
     reset_plugins()
     out = CliRunner().invoke(cli, ["plugins", "--json"])
@@ -60,7 +60,7 @@ def test_backend_auto_leaves_model_directories_to_transformers(liftinfer_plugins
 
 
 def test_it_can_be_disabled_by_name(monkeypatch):
-    from liftinfer.plugins import Plugins
+    from liftinfer.pluginmanager import Plugins
 
     monkeypatch.setenv("LIFTINFER_DISABLE_PLUGINS", "llamacpp")
     plugins = Plugins()

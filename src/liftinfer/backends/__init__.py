@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 
 if TYPE_CHECKING:
     from liftinfer.config import EngineConfig

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liftinfer.backends import Backend
+from liftinfer.constraints.builder import allocate_bitmask, apply_bitmask, import_xgrammar
 from liftinfer.engine.base import Completion, GenerationEngine, PendingRequest, PreparedRequest, first_stop
-from liftinfer.engine.constraints import allocate_bitmask, apply_bitmask, import_xgrammar
 from liftinfer.engine.models import chat_token_ids, ensure_hf_dir, resolve_model
 from liftinfer.errors import BackendError, LiftinferError, MissingDependency
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 
 CPU_BATCH_SIZE = 8  # on 2-4 cores, larger waves add latency faster than throughput
 

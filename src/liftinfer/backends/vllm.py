@@ -21,11 +21,11 @@ from typing import Any
 from liftinfer.backends import Backend, cuda_available
 from liftinfer.backends.vllm_startup import StartupLog
 from liftinfer.config import EngineConfig
+from liftinfer.constraints.grammars import prepare_for_xgrammar
 from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest, running_loop
-from liftinfer.engine.grammars import prepare_for_xgrammar
 from liftinfer.engine.models import chat_token_ids, ensure_hf_dir, resolve_model
 from liftinfer.errors import BackendError, ConfigError, MissingDependency, UnsupportedSchema
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 
 # Chosen by measurement on the device (docs/benchmarks.md): with compact JSON, guidance reached 64 valid
 # objects on SmolLM2 in about half the wall time of xgrammar's default.

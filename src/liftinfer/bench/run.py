@@ -87,7 +87,7 @@ def raw_engine_kwargs(plan: BenchPlan, default_structured: bool) -> dict[str, An
     from liftinfer.backends.vllm import engine_kwargs
     from liftinfer.engine.cache import CacheRoot
     from liftinfer.engine.models import ensure_hf_dir, resolve_model
-    from liftinfer.plugins import get_plugins
+    from liftinfer.pluginmanager import get_plugins
 
     config = EngineConfig(**plan.config([]))
     model = resolve_model(config.model, CacheRoot(config.cache_dir), get_plugins().model_sources())

@@ -36,7 +36,7 @@ def run_library(spec: dict[str, Any]) -> dict[str, Any]:
     """liftinfer's library path: load_engine, then free and constrained batches."""
     from liftinfer.config import EngineConfig
     from liftinfer.errors import OutputInvalid
-    from liftinfer.plugins import load_engine
+    from liftinfer.pluginmanager import load_engine
 
     config = EngineConfig(**spec.get("config", {}))
     engine = load_engine(config)

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from liftinfer import __version__
 from liftinfer.errors import ConfigError, LiftinferError
+from liftinfer.version import __version__
 
 
 def fail(exc: LiftinferError) -> None:
@@ -67,7 +67,7 @@ def _describe_toggles(toggles: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from liftinfer.plugins import get_plugins
+    from liftinfer.pluginmanager import get_plugins
 
     try:
         plugins = get_plugins()

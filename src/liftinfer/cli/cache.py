@@ -75,14 +75,14 @@ def prime(target: str, **engine_values: Any) -> None:
     serving containers mount it read-only and start from a copy, so replicas never race to write.
     """
     from liftinfer.engine.cache import dir_size
-    from liftinfer.plugins import load_engine
+    from liftinfer.pluginmanager import load_engine
 
     config = engine_config(**engine_values)
     if "compile-cache" not in config.toggles:
         config.toggles = [*config.toggles, "compile-cache"]
     if target != "local":
         from liftinfer.config import ServeConfig
-        from liftinfer.plugins import get_plugins
+        from liftinfer.pluginmanager import get_plugins
         from liftinfer.targets.base import target_named
 
         plugins = get_plugins()

@@ -104,7 +104,7 @@ def _tokenizer(model: str | None, cache_dir: Path | None) -> tuple[str, int]:
     from liftinfer.config import EngineConfig
     from liftinfer.engine.cache import CacheRoot
     from liftinfer.engine.models import ensure_hf_dir, resolve_model
-    from liftinfer.plugins import get_plugins
+    from liftinfer.pluginmanager import get_plugins
 
     options = {"model": model, "cache_dir": cache_dir}
     given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}

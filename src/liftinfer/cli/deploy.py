@@ -63,7 +63,7 @@ def deployment_options(default_target: str) -> Callable[[Callable[..., Any]], Ca
 def prepare(values: dict[str, Any]) -> tuple[Target, DeploymentSpec, EngineConfig]:
     """The target, the DeploymentSpec and the EngineConfig that the command-line values describe."""
     from liftinfer.config import ServeConfig
-    from liftinfer.plugins import get_plugins
+    from liftinfer.pluginmanager import get_plugins
     from liftinfer.targets.base import target_named
 
     plugins = get_plugins()

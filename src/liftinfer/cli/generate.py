@@ -42,7 +42,7 @@ def generate(prompt: str, schema_path: str, max_tokens: int | None, temperature:
              no_strict: bool, verbose: bool, **engine_values: Any) -> None:
     """Generate JSON for PROMPT that validates against the schema in FILE, and print it."""
     from liftinfer.engine.base import make_request
-    from liftinfer.plugins import load_engine
+    from liftinfer.pluginmanager import load_engine
 
     schema = read_schema(schema_path)
     request = make_request(prompt=prompt, schema=schema, max_tokens=max_tokens, temperature=temperature,

@@ -11,7 +11,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def plugins_command(as_json: bool) -> None:
     """List loaded plugins (name, version, hooks) and the backends, targets and toggles they register."""
-    from liftinfer.plugins import get_plugins
+    from liftinfer.pluginmanager import get_plugins
 
     plugins = get_plugins()
     infos = plugins.describe()

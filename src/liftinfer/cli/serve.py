@@ -20,7 +20,7 @@ def serve(host: str | None, port: int | None, target: str | None, api_key_file: 
           **engine_values: object) -> None:
     """Serve schema-constrained generation over HTTP (the embedded default model unless --model is given)."""
     from liftinfer.config import ServeConfig
-    from liftinfer.plugins import get_plugins
+    from liftinfer.pluginmanager import get_plugins
     from liftinfer.targets.base import target_named
 
     plugins = get_plugins()

@@ -58,7 +58,7 @@ class LiftinferSubject:
     name = "liftinfer"
 
     def __init__(self, info: Any, setup: Setup) -> None:
-        from liftinfer.engine.constraints import ConstraintBuilder
+        from liftinfer.constraints.builder import ConstraintBuilder
 
         self.setup = setup
         self.builder = ConstraintBuilder(

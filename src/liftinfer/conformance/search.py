@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from liftinfer.engine.schema import iter_subschemas
+from liftinfer.constraints.schema import iter_subschemas
 
 DEFAULT_BUDGET = 4_000
 

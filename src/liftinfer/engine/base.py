@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from liftinfer import __version__
 from liftinfer.config import EngineConfig
+from liftinfer.constraints.builder import Constraint, ConstraintBuilder
+from liftinfer.constraints.grammars import ENGINE_ORDER
+from liftinfer.constraints.limits import UNSERIALISABLE, CheckedSchemas, check_request_limits
 from liftinfer.engine.cache import CacheRoot, seed_compile_caches
-from liftinfer.engine.constraints import Constraint, ConstraintBuilder
-from liftinfer.engine.grammars import ENGINE_ORDER
-from liftinfer.engine.limits import UNSERIALISABLE, CheckedSchemas, check_request_limits
 from liftinfer.engine.request import GenerateRequest, GenerateResult, Timings, Usage
 from liftinfer.errors import (
     LiftinferError,
@@ -34,9 +33,10 @@ from liftinfer.errors import (
     RequestError,
     request_error_from,
 )
+from liftinfer.version import __version__
 
 if TYPE_CHECKING:
-    from liftinfer.plugins import Plugins
+    from liftinfer.pluginmanager import Plugins
 
 T = TypeVar("T")
 
@@ -154,13 +154,11 @@ class GenerationEngine(ABC):
         self,
         config: EngineConfig | None = None,
         *,
-        plugins: Plugins | None = None,
+        plugins: Plugins,
         options: dict[str, Any] | None = None,
     ) -> None:
-        from liftinfer.plugins import get_plugins
-
         self.config = config or EngineConfig()
-        self.plugins = plugins or get_plugins()
+        self.plugins = plugins  # the caller's (load_engine passes the process's): model sources, ready hooks
         self.options = dict(options or {})
         self.cache = CacheRoot(self.config.cache_dir)
         self.model_name = self.config.model

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 from liftinfer.engine.cache import CacheRoot
 from liftinfer.errors import ModelSourceError
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 
 
 @dataclass(frozen=True)

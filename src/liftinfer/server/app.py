@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from liftinfer import __version__
 from liftinfer.config import EngineConfig, ServeConfig
 from liftinfer.server import errors, routes
 from liftinfer.server.auth import ApiKeyAuth, load_api_key
 from liftinfer.server.limits import RequestGuard
 from liftinfer.server.metrics import RequestMetrics, ServerMetrics
+from liftinfer.version import __version__
 
 if TYPE_CHECKING:
     from liftinfer.engine.base import GenerationEngine
-    from liftinfer.plugins import Plugins
+    from liftinfer.pluginmanager import Plugins
 
 log = logging.getLogger("liftinfer.server")
 
@@ -49,7 +49,7 @@ def create_app(
     serve = serve_config or ServeConfig()
     api_key = load_api_key(serve)
     if engine is None:
-        from liftinfer.plugins import load_engine
+        from liftinfer.pluginmanager import load_engine
 
         engine = load_engine(engine_config, plugins=plugins, load=False)
     the_engine = engine

@@ -19,7 +19,7 @@ from liftinfer.errors import ConfigError, TargetError
 
 if TYPE_CHECKING:
     from liftinfer.config import EngineConfig
-    from liftinfer.plugins import Plugins
+    from liftinfer.pluginmanager import Plugins
 
 log = logging.getLogger("liftinfer")
 

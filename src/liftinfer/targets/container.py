@@ -17,10 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from liftinfer import __version__
 from liftinfer.deploy import CACHE_ROOT, DeploymentSpec
 from liftinfer.errors import TargetError
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 from liftinfer.targets.base import Target
 from liftinfer.targets.common import (
     docker_engine_error,
@@ -29,10 +28,11 @@ from liftinfer.targets.common import (
     record_base_image,
     recorded_base_image,
 )
+from liftinfer.version import __version__
 
 if TYPE_CHECKING:
     from liftinfer.config import EngineConfig, ServeConfig
-    from liftinfer.plugins import Plugins
+    from liftinfer.pluginmanager import Plugins
 
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.8.22"
 SLIM_IMAGE = "python:{python}-slim-bookworm"

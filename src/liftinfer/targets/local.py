@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 from liftinfer.targets.base import Target
 
 if TYPE_CHECKING:
     from liftinfer.config import EngineConfig, ServeConfig
-    from liftinfer.plugins import Plugins
+    from liftinfer.pluginmanager import Plugins
 
 
 class LocalTarget(Target):

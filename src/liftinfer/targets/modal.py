@@ -19,14 +19,14 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from liftinfer.errors import MissingDependency, TargetError
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 from liftinfer.targets import modal_source
 from liftinfer.targets.base import Target
 
 if TYPE_CHECKING:
     from liftinfer.config import EngineConfig, ServeConfig
     from liftinfer.deploy import DeploymentSpec
-    from liftinfer.plugins import Plugins
+    from liftinfer.pluginmanager import Plugins
 
 MODULE_NAME = "liftinfer_modal_app"
 NO_CREDENTIALS = ("no Modal credentials found: run `modal token new` (or set MODAL_TOKEN_ID and "

@@ -22,7 +22,7 @@ def start_engine(values: dict[str, Any]) -> GenerationEngine:
     between threads per request).
     """
     from liftinfer.config import EngineConfig
-    from liftinfer.plugins import load_engine
+    from liftinfer.pluginmanager import load_engine
 
     return load_engine(EngineConfig(**values))
 
@@ -30,7 +30,7 @@ def start_engine(values: dict[str, Any]) -> GenerationEngine:
 def prime_caches(values: dict[str, Any]) -> dict[str, Any]:
     """One start that writes straight into the primed volume (not a copy of it), then a warm-up request."""
     from liftinfer.config import EngineConfig
-    from liftinfer.plugins import load_engine
+    from liftinfer.pluginmanager import load_engine
 
     values = dict(values)
     seed = values.pop("compile_cache_seed", None)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pprint
 from typing import Any
 
-from liftinfer import __version__
 from liftinfer.deploy import DeploymentSpec
+from liftinfer.version import __version__
 
 CLASS_NAME = "LiftinferServer"
 WEB_METHOD = "web"

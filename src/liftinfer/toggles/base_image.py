@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from liftinfer import __version__
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 from liftinfer.toggles.base import Changes, Toggle
+from liftinfer.version import __version__
 
 if TYPE_CHECKING:
     from liftinfer.config import EngineConfig

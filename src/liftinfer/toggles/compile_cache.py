@@ -14,7 +14,7 @@ from typing import Any
 
 from liftinfer.config import EngineConfig
 from liftinfer.deploy import VolumeSpec
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 from liftinfer.toggles.base import Changes, Toggle
 
 DEPLOY_ROOT = "/cache/compile"  # where deployments mount the compile-cache volume (read-only when serving)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from liftinfer.config import EngineConfig
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 from liftinfer.toggles.base import Changes, Toggle
 
 

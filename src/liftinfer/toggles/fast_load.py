@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from liftinfer.config import EngineConfig
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 from liftinfer.toggles.base import Changes, Toggle
 
 

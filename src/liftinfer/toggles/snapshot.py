@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from liftinfer.hookspecs import hookimpl
+from liftinfer.markers import hookimpl
 from liftinfer.toggles.base import Changes, Toggle
 
 if TYPE_CHECKING:

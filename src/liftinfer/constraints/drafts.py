@@ -25,28 +25,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from liftinfer.engine.schema import ANNOTATIONS, json_pointer
-from liftinfer.errors import SchemaError, UnresolvableRef, UnsatisfiableSchema
+from liftinfer.constraints import locations
+from liftinfer.constraints.locations import json_pointer
+from liftinfer.constraints.refs import DocumentRefs
+from liftinfer.constraints.schema import ANNOTATIONS
+from liftinfer.errors import UnsatisfiableSchema
 
 # Draft names as the validators' meta-schema URIs give them.
 _DRAFTS = ("draft-03", "draft-04", "draft-06", "draft-07", "2019-09", "2020-12")
 # Up to draft-07 ``$ref`` overrides every keyword beside it.
 REF_OVERRIDES_SIBLINGS = frozenset({"draft-03", "draft-04", "draft-06", "draft-07"})
 
-# Where subschemas sit (the same for every draft this module reads).
-SCHEMA_VALUED = (
-    "additionalProperties",
-    "contains",
-    "not",
-    "if",
-    "then",
-    "else",
-    "propertyNames",
-    "unevaluatedItems",
-    "unevaluatedProperties",
-)
-SCHEMA_DICTS = ("properties", "patternProperties", "dependentSchemas")
-SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 # Keywords that keep their value as it is.
 VALUE_KEYWORDS = frozenset(
     {
@@ -75,11 +64,6 @@ VALUE_KEYWORDS = frozenset(
         "$recursiveRef",
     }
 )
-# Keywords that apply to the same instance as the schema holding them: a $ref cycle through only these
-# never reaches a smaller value.
-IN_PLACE = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas")
-
-
 @dataclass
 class Normalised:
     """A schema rewritten for the grammar engines, and what the rewrite found on the way."""
@@ -122,37 +106,26 @@ def normalise(schema: Any) -> Normalised:
         if not isinstance(root, dict):  # pragma: no cover - a dict schema rewrites to a dict
             root = {"allOf": [root]}
         root = {**root, "$defs": rewriter.defs}
-        _refuse_in_place_cycles(root)
         _refuse_endless_recursion(root)
     return Normalised(root, draft, rewriter.ref_count, rewriter.dropped)
 
 
 class _Rewriter:
     def __init__(self, schema: dict[str, Any], draft: str, known: frozenset[str]) -> None:
-        from referencing import Registry
-        from referencing.jsonschema import DRAFT202012, specification_with
-
         self.draft = draft
         self.known = known
         self.defs: dict[str, Any] = {}
         self.names: dict[int, str] = {}  # id() of a target in the user's schema -> its name in $defs
         self.ref_count = 0
         self.dropped: list[str] = []
-        dialect = schema.get("$schema")
-        self.spec = (
-            specification_with(dialect, default=DRAFT202012) if isinstance(dialect, str) else DRAFT202012
-        )
-        resource = self.spec.create_resource(schema)
-        root_id = self.spec.id_of(schema)
-        self.root_uri = root_id if isinstance(root_id, str) and root_id else "urn:liftinfer:schema"
-        self.registry = Registry().with_resource(self.root_uri, resource).crawl()
-        self.root_resolver = self.registry.resolver(base_uri=self.root_uri)
+        self.refs = DocumentRefs(schema)
+        self.root_resolver = self.refs.root
 
     def rewrite(self, node: Any, resolver: Any, path: tuple[str | int, ...]) -> Any:
         if not isinstance(node, dict):
             return node
-        if isinstance(self.spec.id_of(node), str) and path:
-            resolver = resolver.in_subresource(self.spec.create_resource(node))
+        if path:
+            resolver = self.refs.enter(resolver, node)
         if "$ref" in node and self.draft in REF_OVERRIDES_SIBLINGS:
             node = {"$ref": node["$ref"]}
         out: dict[str, Any] = {}
@@ -165,16 +138,18 @@ class _Rewriter:
                     self.dropped.append(json_pointer(here))
             elif key in VALUE_KEYWORDS:
                 self._value(out, node, key, value)
-            elif key in SCHEMA_VALUED:
-                out[key] = self.rewrite(value, resolver, here)
-            elif key in SCHEMA_DICTS and isinstance(value, dict):
-                out[key] = {k: self.rewrite(v, resolver, (*here, k)) for k, v in value.items()}
-            elif key in SCHEMA_LISTS and isinstance(value, list):
-                out[key] = [self.rewrite(v, resolver, (*here, i)) for i, v in enumerate(value)]
             elif key == "items":
                 self._items(out, node, value, resolver, here)
             elif key == "dependencies" and isinstance(value, dict):
                 self._dependencies(out, value, resolver, here)
+            elif key in _NOT_REWRITTEN:
+                continue
+            elif key in locations.MAPS and isinstance(value, dict):
+                out[key] = {k: self.rewrite(v, resolver, (*here, k)) for k, v in value.items()}
+            elif key in locations.LISTS and isinstance(value, list):
+                out[key] = [self.rewrite(v, resolver, (*here, i)) for i, v in enumerate(value)]
+            elif key in locations.SINGLE:
+                out[key] = self.rewrite(value, resolver, here)
         return out
 
     def _value(self, out: dict[str, Any], node: dict[str, Any], key: str, value: Any) -> None:
@@ -215,20 +190,8 @@ class _Rewriter:
                 schemas[name] = self.rewrite(dependency, resolver, (*here, name))
 
     def _ref(self, ref: Any, resolver: Any, here: tuple[str | int, ...]) -> str:
-        from referencing.exceptions import Unresolvable
-
         self.ref_count += 1
-        where = json_pointer(here[:-1])
-        if not isinstance(ref, str):
-            raise SchemaError(f"$ref at {where} must be a string", details={"path": where})
-        try:
-            resolved = resolver.lookup(ref)
-        except Unresolvable:
-            remote = ref.startswith(("http://", "https://")) and not ref.startswith(self.root_uri)
-            why = "remote references are not fetched" if remote else "no such location in the schema"
-            raise UnresolvableRef(
-                f"$ref {ref!r} at {where} does not resolve: {why}", details={"path": where, "ref": ref}
-            ) from None
+        resolved = self.refs.lookup(ref, json_pointer(here[:-1]), resolver)
         target = resolved.contents
         name = self.names.get(id(target))
         if name is None:
@@ -248,52 +211,11 @@ class _Rewriter:
         return name
 
 
+# Subschema locations the rewrite leaves out: additionalItems goes with items (see _items); draft-03's
+# extends and disallow are left to validation (the grammar accepts a superset without them).
+_NOT_REWRITTEN = frozenset({"additionalItems", "extends", "disallow"})
 # Keywords dropped without a note: identifiers, annotations and locations every draft has.
 _SILENT = ANNOTATIONS | {"additionalItems"}
-
-
-def _refuse_in_place_cycles(root: dict[str, Any]) -> None:
-    """Raise SchemaError for a $ref cycle that never moves from the value to one of its parts."""
-    defs: dict[str, Any] = root["$defs"]
-
-    def in_place_refs(node: Any) -> set[str]:
-        found: set[str] = set()
-        if not isinstance(node, dict):
-            return found
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            found.add(ref.removeprefix("#/$defs/"))
-        for key in IN_PLACE:
-            value = node.get(key)
-            children = (
-                value.values()
-                if isinstance(value, dict) and key == "dependentSchemas"
-                else (value if isinstance(value, list) else [value])
-            )
-            for child in children:
-                found |= in_place_refs(child)
-        return found
-
-    edges = {name: in_place_refs(body) for name, body in defs.items()}
-    state: dict[str, int] = {}  # 1 on the stack, 2 done
-
-    def visit(name: str, trail: list[str]) -> None:
-        state[name] = 1
-        for nxt in sorted(edges.get(name, ())):
-            if state.get(nxt) == 1:
-                cycle = [*trail[trail.index(nxt) :], nxt] if nxt in trail else [name, nxt]
-                raise SchemaError(
-                    f"$ref cycle {' -> '.join(cycle)} never reaches a value: each step applies to the same "
-                    "instance, so neither a validator nor a grammar can evaluate it",
-                    details={"cycle": cycle},
-                )
-            if state.get(nxt) is None:
-                visit(nxt, [*trail, nxt])
-        state[name] = 2
-
-    for name in sorted(edges):
-        if state.get(name) is None:
-            visit(name, [name])
 
 
 _SCALARS = frozenset({"string", "number", "integer", "boolean", "null"})

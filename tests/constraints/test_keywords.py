@@ -3,7 +3,8 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
-from liftinfer.engine.keywords import CALENDAR_PATTERNS, LLGUIDANCE, XGRAMMAR, provably_disjoint, relax
+from liftinfer.constraints.disjoint import provably_disjoint
+from liftinfer.constraints.keywords import CALENDAR_PATTERNS, LLGUIDANCE, XGRAMMAR, relax
 
 CHECKED = frozenset(Draft202012Validator.FORMAT_CHECKER.checkers)
 
@@ -109,7 +110,7 @@ def test_date_time_pattern_agrees_with_the_validator(value):
 
 
 def test_generation_closes_objects_the_schema_leaves_open_but_not_merged_ones():
-    from liftinfer.engine.keywords import close_objects
+    from liftinfer.constraints.closed import close_objects
 
     schema = {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {}}}}}
     closed = close_objects(schema)

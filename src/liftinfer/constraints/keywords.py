@@ -4,7 +4,7 @@ Each grammar engine enforces some JSON Schema keywords exactly while decoding, s
 some not at all; the approximate and silent ones are how engines return output that does not validate.
 An :class:`EngineProfile` records, per engine, what was *measured* to be exact (``liftinfer conformance``
 over JSONSchemaBench and the JSON-Schema-Test-Suite; see docs/conformance.md). :func:`relax` walks a
-normalised schema (see :mod:`liftinfer.engine.drafts`) with one profile and returns:
+normalised schema (see :mod:`liftinfer.constraints.drafts`) with one profile and returns:
 
 - the schema the engine compiles, where every keyword it cannot enforce exactly is replaced by a
   superset (dropped, or ``oneOf`` read as ``anyOf``), so the grammar never forbids a valid value;
@@ -19,8 +19,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from liftinfer.engine.drafts import SCHEMA_DICTS, SCHEMA_LISTS, SCHEMA_VALUED
-from liftinfer.engine.schema import json_pointer
+from liftinfer.constraints import locations
+from liftinfer.constraints.disjoint import provably_disjoint, same_value, types_of
+from liftinfer.constraints.locations import json_pointer
 
 # Keywords that only constrain values of one JSON type.
 TYPE_FAMILIES: dict[str, frozenset[str]] = {
@@ -206,12 +207,12 @@ class _Walker:
         return out
 
     def children(self, key: str, value: Any, here: tuple[str | int, ...]) -> Any:
-        if key in SCHEMA_VALUED or key == "items":
-            return self.node(value, here)
-        if (key in SCHEMA_DICTS or key == "$defs") and isinstance(value, dict):
+        if key in locations.MAPS and isinstance(value, dict):
             return {k: self.node(v, (*here, k)) for k, v in value.items()}
-        if key in (*SCHEMA_LISTS, "oneOf") and isinstance(value, list):
+        if key in locations.LISTS and key != "type" and isinstance(value, list):
             return [self.node(v, (*here, i)) for i, v in enumerate(value)]
+        if key in locations.SINGLE:
+            return self.node(value, here)
         return value
 
     def verdict(self, node: dict[str, Any], key: str, value: Any) -> str:
@@ -233,7 +234,7 @@ class _Walker:
         if (
             key == "multipleOf"
             and self.profile.multiple_of_integers_only
-            and not (_types(node) == {"integer"} and isinstance(value, int))
+            and not (types_of(node) == {"integer"} and isinstance(value, int))
         ):
             return "relax"
         if key in ("minProperties", "maxProperties") and self.profile.property_counts_need_required:
@@ -252,7 +253,7 @@ class _Walker:
         family = FAMILY_OF.get(key)
         if family is None or not self.profile.needs_single_type:
             return "grammar"
-        types = _types(node)
+        types = types_of(node)
         wanted = {"number", "integer"} if family == "number" else {family}
         return "grammar" if types and types <= wanted else "relax"
 
@@ -302,7 +303,7 @@ def _narrow_enum(node: dict[str, Any]) -> Any:
     validator = Draft202012Validator(rest, format_checker=Draft202012Validator.FORMAT_CHECKER)
     kept = [v for v in values if validator.is_valid(v)]
     if "const" in node and "enum" in node:
-        kept = [v for v in kept if any(_same(v, e) and type(v) is type(e) for e in node["enum"])]
+        kept = [v for v in kept if any(same_value(v, e) and type(v) is type(e) for e in node["enum"])]
     if not kept:
         return False
     return {"const": kept[0]} if "const" in node else {"enum": kept}
@@ -326,15 +327,6 @@ def _calendar_pattern(node: dict[str, Any], checked_formats: frozenset[str]) -> 
     if fmt not in CALENDAR_PATTERNS or fmt not in checked_formats or "pattern" in node:
         return node
     return {**{k: v for k, v in node.items() if k != "format"}, "pattern": CALENDAR_PATTERNS[fmt]}
-
-
-def _types(node: dict[str, Any]) -> set[str]:
-    declared = node.get("type")
-    if isinstance(declared, str):
-        return {declared}
-    if isinstance(declared, list):
-        return {t for t in declared if isinstance(t, str)}
-    return set()
 
 
 def _trivial(node: dict[str, Any], key: str, value: Any) -> bool:
@@ -375,175 +367,3 @@ def _anchored(pattern: str) -> bool:
         elif ch == "|" and depth == 0:
             return False
     return True
-
-
-# ---- oneOf: exact as anyOf when no value can match two branches --------------------------------------
-
-
-def provably_disjoint(branches: Any, defs: dict[str, Any]) -> bool:
-    """True when no value can validate against two of ``branches`` (so oneOf means anyOf)."""
-    if not isinstance(branches, list):
-        return False
-    shapes = [_shape(b, defs, 0) for b in branches]
-    return all(_disjoint(a, b) for i, a in enumerate(shapes) for b in shapes[i + 1 :])
-
-
-@dataclass
-class _Shape:
-    """What little is needed to prove two schemas disjoint."""
-
-    types: frozenset[str] | None = None  # None: any type
-    values: list[Any] | None = None  # None: not an enum/const
-    tags: dict[str, list[Any]] = field(default_factory=dict)  # required property -> its allowed values
-    never: bool = False
-
-
-def _shape(schema: Any, defs: dict[str, Any], depth: int) -> _Shape:
-    if schema is False:
-        return _Shape(never=True)
-    if not isinstance(schema, dict) or depth > 8:
-        return _Shape()
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/") and len(schema) == 1:
-        return _shape(defs.get(ref.removeprefix("#/$defs/"), {}), defs, depth + 1)
-    shape = _Shape()
-    types = _types(schema)
-    if types:
-        expanded = set(types) | ({"integer"} if "number" in types else set())
-        shape.types = frozenset(expanded)
-    if "const" in schema:
-        shape.values = [schema["const"]]
-    elif isinstance(schema.get("enum"), list):
-        shape.values = list(schema["enum"])
-    if shape.values is not None and shape.types is None:
-        shape.types = frozenset(_json_type(v) for v in shape.values) | (
-            {"number"} if any(_json_type(v) == "integer" for v in shape.values) else set()
-        )
-    props: dict[str, Any] = schema["properties"] if isinstance(schema.get("properties"), dict) else {}
-    for name in schema.get("required") or []:
-        sub = _shape(props.get(name), defs, depth + 1) if name in props else _Shape()
-        if sub.values is not None:
-            shape.tags[name] = sub.values
-    return shape
-
-
-def _disjoint(a: _Shape, b: _Shape) -> bool:
-    if a.never or b.never:
-        return True
-    if a.types is not None and b.types is not None and not (a.types & b.types):
-        return True
-    if (
-        a.values is not None
-        and b.values is not None
-        and not any(_same(x, y) for x in a.values for y in b.values)
-    ):
-        return True
-    for name, values in a.tags.items():
-        other = b.tags.get(name)
-        clash = other is not None and not any(_same(x, y) for x in values for y in other)
-        # properties and required only bind objects: the tags separate the branches if one is objects only
-        if clash and any(s.types is not None and s.types <= {"object"} for s in (a, b)):
-            return True
-    return False
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _same(x: Any, y: Any) -> bool:
-    """JSON Schema equality: 1 == 1.0, but true != 1."""
-    if isinstance(x, bool) or isinstance(y, bool):
-        return type(x) is type(y) and x == y
-    return bool(x == y)
-
-
-# ---- closed objects: what a model may add to an object the schema leaves open -------------------------
-
-_OPEN_ENDED = ("additionalProperties", "patternProperties", "unevaluatedProperties", "allOf", "anyOf",
-               "oneOf", "$ref", "dependentSchemas", "if")
-
-
-def close_objects(schema: Any) -> Any:
-    """The grammar schema with no properties beyond the declared ones where the schema leaves it open.
-
-    Every value this grammar allows still validates (it is a subset); it keeps a small model from adding
-    keys until it runs out of tokens. Objects merged through ``allOf`` stay open: closing one branch would
-    forbid the properties another declares.
-    """
-    if not isinstance(schema, dict):
-        return schema
-    merged = _allof_targets(schema)
-    defs = {name: _close(body, name in merged) for name, body in (schema.get("$defs") or {}).items()}
-    closed = _close({k: v for k, v in schema.items() if k != "$defs"}, False)
-    return {**closed, "$defs": defs} if defs and isinstance(closed, dict) else closed
-
-
-def _close(node: Any, in_all_of: bool) -> Any:
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key in ("properties", "patternProperties", "dependentSchemas") and isinstance(value, dict):
-            out[key] = {k: _close(v, False) for k, v in value.items()}
-        elif key in ("anyOf", "oneOf", "prefixItems") and isinstance(value, list):
-            out[key] = [_close(v, False) for v in value]
-        elif key == "allOf" and isinstance(value, list):
-            out[key] = [_close(v, True) for v in value]
-        elif key in ("items", "additionalProperties", "not", "if", "then", "else", "contains"):
-            out[key] = _close(value, False)
-        else:
-            out[key] = value
-    if isinstance(node.get("properties"), dict) and not in_all_of and not set(_OPEN_ENDED) & set(node):
-        out["additionalProperties"] = False
-    return out
-
-
-def _allof_targets(schema: dict[str, Any]) -> set[str]:
-    """Names of $defs reached from an allOf branch (through $refs): they are merged, so stay open."""
-    found: set[str] = set()
-    defs = schema.get("$defs") or {}
-
-    def refs_in(node: Any, into: set[str]) -> None:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                into.add(ref.removeprefix("#/$defs/"))
-            for value in node.values():
-                refs_in(value, into)
-        elif isinstance(node, list):
-            for value in node:
-                refs_in(value, into)
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for branch in node.get("allOf") or []:
-                if isinstance(branch, dict) and isinstance(branch.get("$ref"), str):
-                    found.add(branch["$ref"].removeprefix("#/$defs/"))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(schema)
-    todo = list(found)
-    while todo:  # a merged definition's own $refs in place are merged too
-        body = defs.get(todo.pop())
-        if isinstance(body, dict) and isinstance(body.get("$ref"), str):
-            name = body["$ref"].removeprefix("#/$defs/")
-            if name not in found:
-                found.add(name)
-                todo.append(name)
-    return found
-

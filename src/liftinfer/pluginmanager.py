@@ -98,7 +98,7 @@ class Plugins:
 
     def describe(self) -> list[PluginInfo]:
         """Every loaded plugin: name, version and the hooks it implements."""
-        from liftinfer import __version__
+        from liftinfer.version import __version__
 
         dists = {id(plugin): dist for plugin, dist in self.pm.list_plugin_distinfo()}
         infos = []

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from liftinfer.engine.constraints import ConstraintBuilder, allocate_bitmask
-from liftinfer.engine.grammars import GrammarRefused, LLGuidanceEngine, XGrammarEngine, prepare_for_xgrammar
+from liftinfer.constraints.builder import ConstraintBuilder, allocate_bitmask
+from liftinfer.constraints.grammars import GrammarRefused, LLGuidanceEngine, XGrammarEngine, prepare_for_xgrammar
 
 pytestmark = pytest.mark.grammar
 

@@ -8,6 +8,7 @@ request with explicit stacks, so any request, however hostile, gets a 4xx naming
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
@@ -16,10 +17,11 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
-from liftinfer.engine.schema import canonical_json, iter_subschemas, json_pointer
-from liftinfer.errors import RequestError, SchemaError, SchemaTooComplex
+from liftinfer.constraints import locations
+from liftinfer.constraints.refs import DocumentRefs, Located
+from liftinfer.constraints.schema import canonical_json, iter_subschemas, json_pointer
+from liftinfer.errors import RequestError, SchemaError, SchemaTooComplex, UnresolvableRef
 
 if TYPE_CHECKING:
     from liftinfer.config import EngineConfig
@@ -27,10 +29,6 @@ if TYPE_CHECKING:
 
 Path = tuple[str | int, ...]
 
-# Keywords that apply their subschemas to the same instance: a cycle through these alone never ends.
-_IN_PLACE_ONE = ("not", "if", "then", "else")
-_IN_PLACE_LIST = ("allOf", "anyOf", "oneOf")
-_IN_PLACE_DICT = ("dependentSchemas",)
 
 
 @dataclass(frozen=True)
@@ -132,8 +130,8 @@ def check_schema_limits(schema: Any, limits: SchemaLimits) -> None:
             f"schema has {len(refs)} $refs; the limit is {limits.max_refs}",
             details={"refs": len(refs), "limit": limits.max_refs},
         )
-    if refs and isinstance(schema, dict):
-        _check_ref_loops(schema)
+    if refs:
+        check_ref_loops(schema)
 
 
 def _check_optional_properties(node: dict[str, Any], pointer: str, limit: int) -> None:
@@ -221,90 +219,64 @@ def _walk(document: Any, max_depth: int) -> None:
             stack.append(((*path, key), value))
 
 
-def _check_ref_loops(schema: dict[str, Any]) -> None:
+def check_ref_loops(schema: Any) -> None:
     """Refuse a $ref cycle that never reaches a property or an item: no validator or grammar can end it.
 
     Recursion through ``properties`` or ``items`` is fine (a tree of nodes); recursion through ``$ref``,
     ``allOf`` and the other keywords that apply to the same value is not. Every such cycle passes through
-    a ``$ref``, so the search starts from each one.
+    a ``$ref``, so the search starts from each one. References that do not resolve are left to
+    ``check_refs``, which names them.
     """
+    if not isinstance(schema, dict):
+        return
     graph = _InPlaceGraph(schema)
-    state: dict[Path, str] = {}  # "open" while on the current path, "done" once fully explored
+    state: dict[int, str] = {}  # "open" while on the current path, "done" once fully explored
     for start in graph.ref_holders:
-        if start[0] in state:
+        if id(start.schema) in state:
             continue
-        state[start[0]] = "open"
-        stack = [(start[0], graph.edges(*start))]
+        state[id(start.schema)] = "open"
+        stack = [(start, graph.edges(start))]
         while stack:
-            path, edges = stack[-1]
+            here, edges = stack[-1]
             nxt = next(edges, None)
             if nxt is None:
-                state[path] = "done"
+                state[id(here.schema)] = "done"
                 stack.pop()
                 continue
-            seen = state.get(nxt[0])
+            seen = state.get(id(nxt.schema))
             if seen == "open":
                 raise SchemaError(
-                    f"schema refers to itself without consuming any input: {json_pointer(path)} leads back "
-                    f"to {json_pointer(nxt[0])} through $ref, allOf, anyOf, oneOf or not; a recursive "
+                    f"schema refers to itself without consuming any input: {json_pointer(here.path)} leads back "
+                    f"to {json_pointer(nxt.path)} through $ref, allOf, anyOf, oneOf or not; a recursive "
                     "schema must recurse through properties or items",
-                    details={"path": json_pointer(path), "target": json_pointer(nxt[0])},
+                    details={"path": json_pointer(here.path), "target": json_pointer(nxt.path)},
                 )
             if seen is None:
-                state[nxt[0]] = "open"
-                stack.append((nxt[0], graph.edges(*nxt)))
+                state[id(nxt.schema)] = "open"
+                stack.append((nxt, graph.edges(nxt)))
 
 
 class _InPlaceGraph:
     """Subschemas as nodes; an edge wherever one applies another to the same value ($ref, allOf, ...)."""
 
     def __init__(self, root: dict[str, Any]) -> None:
-        self.root = root
-        base = root.get("$id")
-        self.base = base if isinstance(base, str) else ""
-        self.ref_holders: list[tuple[Path, dict[str, Any]]] = []
-        self.anchors: dict[str, tuple[Path, dict[str, Any]]] = {}
-        for sub in iter_subschemas(root):
-            if isinstance(sub.schema.get("$ref"), str):
-                self.ref_holders.append((sub.path, sub.schema))
-            if isinstance(sub.schema.get("$anchor"), str):
-                self.anchors.setdefault(sub.schema["$anchor"], (sub.path, sub.schema))
+        from liftinfer.constraints.drafts import REF_OVERRIDES_SIBLINGS, draft_of
 
-    def edges(self, path: Path, node: dict[str, Any]) -> Iterator[tuple[Path, dict[str, Any]]]:
+        self.refs = DocumentRefs(root)
+        self.ref_overrides_siblings = draft_of(root)[0] in REF_OVERRIDES_SIBLINGS
+        self.located = {id(found.schema): found for found in self.refs.walk()}
+        self.ref_holders = [found for found in self.located.values() if isinstance(found.schema.get("$ref"), str)]
+
+    def edges(self, here: Located) -> Iterator[Located]:
+        node = here.schema
         ref = node.get("$ref")
         if isinstance(ref, str):
-            target = self.resolve(ref)
-            if target is not None:
-                yield target
-        for key in _IN_PLACE_ONE:
-            if isinstance(node.get(key), dict):
-                yield (*path, key), node[key]
-        for key in _IN_PLACE_LIST:
-            if isinstance(node.get(key), list):
-                yield from (((*path, key, i), v) for i, v in enumerate(node[key]) if isinstance(v, dict))
-        for key in _IN_PLACE_DICT:
-            if isinstance(node.get(key), dict):
-                yield from (((*path, key, k), v) for k, v in node[key].items() if isinstance(v, dict))
-
-    def resolve(self, ref: str) -> tuple[Path, dict[str, Any]] | None:
-        """The subschema a same-document $ref points to (JSON pointer or $anchor), or None."""
-        if self.base and ref.startswith(self.base):
-            ref = ref[len(self.base):]
-        if not ref.startswith("#"):
-            return None  # another document: check_refs refuses what does not resolve
-        fragment = unquote(ref[1:])
-        if fragment and not fragment.startswith("/"):
-            return self.anchors.get(fragment)
-        node: Any = self.root
-        path: list[str | int] = []
-        for raw in fragment.split("/")[1:]:
-            part = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-                path.append(int(part))
-            elif isinstance(node, dict) and part in node:
-                node = node[part]
-                path.append(part)
-            else:
-                return None
-        return (tuple(path), node) if isinstance(node, dict) else None
+            with contextlib.suppress(UnresolvableRef):
+                target = self.refs.lookup(ref, json_pointer(here.path), here.resolver).contents
+                if isinstance(target, dict) and id(target) in self.located:
+                    yield self.located[id(target)]
+            if self.ref_overrides_siblings:  # up to draft-07 the keywords beside a $ref are not applied
+                return
+        for rel, sub in locations.in_place(node):
+            found = self.located.get(id(sub))
+            yield found if found is not None else Located((*here.path, *rel), sub, here.resolver)

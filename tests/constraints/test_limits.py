@@ -3,8 +3,8 @@
 import pytest
 
 from liftinfer.config import EngineConfig
+from liftinfer.constraints.limits import CheckedSchemas, SchemaLimits, check_request_limits, check_schema_limits
 from liftinfer.engine.base import make_request
-from liftinfer.engine.limits import CheckedSchemas, SchemaLimits, check_request_limits, check_schema_limits
 from liftinfer.errors import RequestError, SchemaError, SchemaTooComplex
 
 LIMITS = SchemaLimits(max_bytes=10_000, max_depth=16, max_refs=4)
@@ -114,7 +114,7 @@ def test_config_limits_apply_through_the_request():
 
 
 def test_a_schema_that_passed_is_not_walked_again(monkeypatch):
-    from liftinfer.engine import limits
+    from liftinfer.constraints import limits
 
     walked = []
     real = limits.check_schema_limits

@@ -11,13 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from liftinfer.errors import SchemaError, UnresolvableRef, UnsatisfiableSchema
-
-# Keywords whose value is one subschema, a dict of subschemas, or a list of subschemas.
-_ONE = ("additionalProperties", "additionalItems", "contains", "not", "if", "then", "else", "propertyNames",
-        "unevaluatedItems", "unevaluatedProperties", "items", "contentSchema")
-_DICT = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-_LIST = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+from liftinfer.constraints.locations import json_pointer, subschemas
+from liftinfer.constraints.refs import DocumentRefs, validation_registry
+from liftinfer.errors import SchemaError, UnsatisfiableSchema
 
 # Keywords that say nothing about which instances are valid.
 ANNOTATIONS = frozenset({
@@ -45,20 +41,7 @@ def iter_subschemas(schema: Any, path: tuple[str | int, ...] = ()) -> Iterator[S
         if not isinstance(node, dict):
             continue
         yield Subschema(here, node)
-        children: list[tuple[tuple[str | int, ...], Any]] = []
-        for key in _ONE:
-            if isinstance(node.get(key), dict):
-                children.append(((*here, key), node[key]))
-        for key in _DICT:
-            if isinstance(node.get(key), dict):
-                children.extend(((*here, key, k), v) for k, v in node[key].items())
-        for key in _LIST:
-            if isinstance(node.get(key), list):
-                children.extend(((*here, key, i), v) for i, v in enumerate(node[key]))
-        deps = node.get("dependencies")
-        if isinstance(deps, dict):
-            children.extend(((*here, "dependencies", k), v) for k, v in deps.items() if isinstance(v, dict))
-        stack.extend(reversed(children))
+        stack.extend(reversed([((*here, *rel), sub) for rel, sub in subschemas(node)]))
 
 
 def canonical_json(value: Any) -> str:
@@ -70,11 +53,6 @@ def schema_key(schema: Any, **options: Any) -> str:
     return hashlib.sha256(canonical_json({"schema": schema, "options": options}).encode()).hexdigest()
 
 
-def json_pointer(path: Any) -> str:
-    parts = [str(p) for p in path]
-    return "/" + "/".join(parts) if parts else "/"
-
-
 def check_meta_schema(schema: dict[str, Any]) -> None:
     """Raise SchemaError naming the first place where the schema breaks its meta-schema."""
     from jsonschema import exceptions
@@ -84,7 +62,7 @@ def check_meta_schema(schema: dict[str, Any]) -> None:
         cls = validator_for(schema, default=Draft202012Validator)
     except exceptions.SchemaError as exc:  # pragma: no cover - raised for unknown $schema in old releases
         raise SchemaError(f"schema: {exc.message}") from None
-    best = exceptions.best_match(cls(cls.META_SCHEMA).iter_errors(schema))
+    best = exceptions.best_match(cls(cls.META_SCHEMA, registry=validation_registry()).iter_errors(schema))
     if best is not None:
         raise SchemaError(
             f"schema is not valid JSON Schema at {json_pointer(best.absolute_path)}: {best.message}",
@@ -93,34 +71,9 @@ def check_meta_schema(schema: dict[str, Any]) -> None:
 
 
 def check_refs(schema: dict[str, Any]) -> int:
-    """Raise UnresolvableRef for the first $ref that does not resolve locally; return the number of $refs."""
-    from referencing import Registry, Resource
-    from referencing.exceptions import Unresolvable
-    from referencing.jsonschema import DRAFT202012
-
-    given = schema.get("$id")
-    root_uri: str = given if isinstance(given, str) else "urn:liftinfer:schema"
-    resource = Resource.from_contents(schema, default_specification=DRAFT202012)
-    registry = Registry().with_resource(root_uri, resource).crawl()
-    resolver = registry.resolver(base_uri=root_uri)
-    count = 0
-    for sub in iter_subschemas(schema):
-        ref = sub.schema.get("$ref")
-        if ref is None:
-            continue
-        count += 1
-        if not isinstance(ref, str):
-            raise SchemaError(f"$ref at {sub.pointer} must be a string", details={"path": sub.pointer})
-        try:
-            resolver.lookup(ref)
-        except Unresolvable:
-            remote = ref.startswith(("http://", "https://")) and not ref.startswith(root_uri)
-            why = "remote references are not fetched" if remote else "no such location in the schema"
-            raise UnresolvableRef(
-                f"$ref {ref!r} at {sub.pointer} does not resolve: {why}",
-                details={"path": sub.pointer, "ref": ref},
-            ) from None
-    return count
+    """Raise UnresolvableRef for the first reference that does not resolve inside the schema document (none
+    is ever fetched); return the number of references."""
+    return DocumentRefs(schema).check()
 
 
 def _bound_conflicts(node: dict[str, Any]) -> str | None:

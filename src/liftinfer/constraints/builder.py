@@ -1,9 +1,9 @@
 """From a JSON Schema to an enforced constraint: checks, a grammar engine chosen per schema, one cache.
 
 ``ConstraintBuilder.build(schema, strict=...)`` checks the schema, rewrites it to one dialect
-(:mod:`~liftinfer.engine.drafts`), asks each grammar engine's profile what it would enforce exactly
-(:mod:`~liftinfer.engine.keywords`), and compiles with the first engine that is exact -- xgrammar where it
-is, llguidance otherwise (:mod:`~liftinfer.engine.grammars`). The ``Constraint`` carries the grammar, the
+(:mod:`~liftinfer.constraints.drafts`), asks each grammar engine's profile what it would enforce exactly
+(:mod:`~liftinfer.constraints.keywords`), and compiles with the first engine that is exact -- xgrammar where it
+is, llguidance otherwise (:mod:`~liftinfer.constraints.grammars`). The ``Constraint`` carries the grammar, the
 jsonschema validator (for the user's original schema, in its own draft) that checks every output, and the
 report of which keywords the grammar enforces and which only validation does.
 """
@@ -18,9 +18,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from liftinfer.engine import drafts, keywords
-from liftinfer.engine import schema as schemas
-from liftinfer.engine.grammars import (
+from liftinfer.constraints import drafts, keywords
+from liftinfer.constraints import schema as schemas
+from liftinfer.constraints.cache import GrammarCache
+from liftinfer.constraints.closed import close_objects
+from liftinfer.constraints.grammars import (
     COMPACT_SEPARATORS,
     ENGINE_ORDER,
     GrammarRefused,
@@ -28,6 +30,8 @@ from liftinfer.engine.grammars import (
     import_xgrammar,
     make_engines,
 )
+from liftinfer.constraints.limits import check_ref_loops
+from liftinfer.constraints.refs import validation_registry
 from liftinfer.errors import (
     OutputInvalid,
     SchemaError,
@@ -42,54 +46,6 @@ __all__ = ["COMPACT_SEPARATORS", "Constraint", "ConstraintBuilder", "GrammarCach
 # xgrammar's compile time grows with the EBNF it makes of a schema (tens of seconds past ~100k characters
 # on a 2-core box); past this size llguidance, which compiles lazily, gets the schema when it is as exact.
 XGRAMMAR_MAX_EBNF_CHARS = 40_000
-
-
-class GrammarCache:
-    """A thread-safe LRU of compiled grammars, bounded in bytes (xgrammar reports each grammar's size)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.bytes = 0
-        self.hits = 0
-        self.misses = 0
-        self.evictions = 0
-
-    def get(self, key: str, *, count_miss: bool = True) -> Any | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                self.misses += count_miss
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return item[0]
-
-    def put(self, key: str, value: Any, size: int) -> None:
-        with self._lock:
-            if key in self._items:
-                return
-            if size > self.max_bytes:
-                return  # larger than the whole cache: keep it out rather than flush everything
-            self._items[key] = (value, size)
-            self.bytes += size
-            while self.bytes > self.max_bytes:
-                _, (_, old) = self._items.popitem(last=False)
-                self.bytes -= old
-                self.evictions += 1
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self.bytes = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def stats(self) -> dict[str, int]:
-        return {"entries": len(self._items), "bytes": self.bytes, "max_bytes": self.max_bytes,
-                "hits": self.hits, "misses": self.misses, "evictions": self.evictions}
 
 
 @dataclass
@@ -169,6 +125,7 @@ def plan(schema: dict[str, Any], engines: tuple[str, ...] = ENGINE_ORDER) -> Pla
         schema = {}
     schemas.check_meta_schema(schema)
     schemas.check_refs(schema)
+    check_ref_loops(schema)
     schemas.check_satisfiable(schema)
     schemas.check_patterns(schema)
     normalised = drafts.normalise(schema)
@@ -319,7 +276,7 @@ class ConstraintBuilder:
         return _Entry(view, grammar, validator, self._grammar_schema(view))
 
     def _grammar_schema(self, view: keywords.Relaxed) -> Any:
-        return keywords.close_objects(view.schema) if self.closed_objects else view.schema
+        return close_objects(view.schema) if self.closed_objects else view.schema
 
     def _compile_first(self, candidates: list[keywords.Relaxed], deadline: float) -> tuple[Any, Any]:
         """Compile with the best engine that manages; fall back to the next on refusal, size or time."""
@@ -418,7 +375,7 @@ def make_validator(schema: dict[str, Any]) -> Any:
     cls = validator_for(schema, default=Draft202012Validator)
     checker = FormatChecker(())
     checker.checkers = {**Draft202012Validator.FORMAT_CHECKER.checkers, **cls.FORMAT_CHECKER.checkers}
-    return cls(schema, format_checker=checker)
+    return cls(schema, format_checker=checker, registry=validation_registry())
 
 
 def allocate_bitmask(batch: int, vocab_size: int) -> Any:

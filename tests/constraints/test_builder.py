@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from liftinfer.engine.constraints import ConstraintBuilder, GrammarCache
+from liftinfer.constraints.builder import ConstraintBuilder, GrammarCache
 from liftinfer.errors import (
     OutputInvalid,
     SchemaError,

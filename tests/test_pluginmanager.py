@@ -4,7 +4,7 @@ from liftinfer import hookimpl
 from liftinfer.backends import Backend
 from liftinfer.config import EngineConfig
 from liftinfer.errors import ConfigError
-from liftinfer.plugins import DEFAULT_PLUGINS, Plugins, load_engine
+from liftinfer.pluginmanager import DEFAULT_PLUGINS, Plugins, load_engine
 from liftinfer.testing import FakeEngine
 
 

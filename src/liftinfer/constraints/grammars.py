@@ -4,7 +4,7 @@ Both give matchers with one interface, so a backend decodes with either unchange
 ``fill_next_token_bitmask(bitmask, index)``, ``accept_token(token) -> bool`` and ``is_terminated()``
 while decoding; ``accept_string(text) -> bool``, ``rollback(steps)`` and ``is_completed()`` for checking
 text against the grammar. Both write the same bitmask: int32 words, bit ``i`` of word ``j`` allows token
-``32 * j + i`` (what :func:`liftinfer.engine.constraints.allocate_bitmask` allocates).
+``32 * j + i`` (what :func:`liftinfer.constraints.builder.allocate_bitmask` allocates).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from liftinfer.engine.keywords import LLGUIDANCE, XGRAMMAR, EngineProfile
+from liftinfer.constraints import locations
 from liftinfer.errors import MissingDependency
 
 COMPACT_SEPARATORS = (",", ":")
@@ -60,7 +60,6 @@ class XGrammarEngine:
     """xgrammar: masks precomputed at compile time, fast to decode; slow to compile large schemas."""
 
     name = "xgrammar"
-    profile: EngineProfile = XGRAMMAR
 
     def __init__(self, tokenizer_info: Any) -> None:
         xgr = import_xgrammar()
@@ -140,7 +139,7 @@ def prepare_for_xgrammar(schema: Any) -> Any:
             return any_ref()
         if not isinstance(node, dict):
             return node
-        out = {k: _walk_children(k, v, walk) for k, v in node.items()}
+        out = locations.map_subschemas(node, lambda sub, _key: walk(sub))
         types = node.get("type")
         typeset = {types} if isinstance(types, str) else set(types) if isinstance(types, list) else set()
         if "object" in typeset and "additionalProperties" not in node and not node.get("patternProperties"):
@@ -157,28 +156,10 @@ def prepare_for_xgrammar(schema: Any) -> Any:
     return prepared
 
 
-def _walk_children(key: str, value: Any, walk: Any) -> Any:
-    if key in ("properties", "patternProperties", "$defs", "dependentSchemas") and isinstance(value, dict):
-        return {k: walk(v) for k, v in value.items()}
-    if key in ("allOf", "anyOf", "oneOf", "prefixItems") and isinstance(value, list):
-        return [walk(v) for v in value]
-    if key in (
-        "items",
-        "additionalProperties",
-        "contains",
-        "propertyNames",
-        "unevaluatedItems",
-        "unevaluatedProperties",
-    ):
-        return walk(value)
-    return value
-
-
 class LLGuidanceEngine:
     """llguidance: compiles lazily (milliseconds for any size), masks computed per token."""
 
     name = "llguidance"
-    profile: EngineProfile = LLGUIDANCE
 
     def __init__(self, tokenizer_info: Any) -> None:
         llg = import_llguidance()
