@@ -13,9 +13,10 @@ from liftinfer.backends import Backend, cuda_available
 from liftinfer.config import EngineConfig, ServeConfig
 from liftinfer.constraints.builder import Constraint, allocate_bitmask, apply_bitmask, import_xgrammar
 from liftinfer.deploy import DeploymentSpec
-from liftinfer.engine.base import Completion, GenerationEngine, PendingRequest, PreparedRequest, first_stop
+from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest
 from liftinfer.engine.cache import CacheRoot
-from liftinfer.engine.models import ModelSource, ResolvedModel, resolve_model
+from liftinfer.engine.decode import DecodeRow, first_stop
+from liftinfer.engine.loop import PendingRequest
 from liftinfer.errors import (
     BackendError,
     ConfigError,
@@ -27,6 +28,7 @@ from liftinfer.errors import (
     TargetError,
 )
 from liftinfer.markers import hookimpl
+from liftinfer.sources import ModelSource, ResolvedModel, resolve_model
 from liftinfer.targets.base import Target
 from liftinfer.toggles.base import Changes, Toggle
 
@@ -38,6 +40,7 @@ __all__ = [
     "Completion",
     "ConfigError",
     "Constraint",
+    "DecodeRow",
     "DeploymentSpec",
     "EngineConfig",
     "GenerationEngine",

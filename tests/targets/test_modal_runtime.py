@@ -86,7 +86,7 @@ def test_a_plain_container_loads_in_enter_warms_as_the_app_starts_and_closes_on_
         assert client.get("/health").json()["warm"]
         assert server.engine.requests[0].request.json_schema["required"] == ["ok"]
         assert client.post("/generate", json={"prompt": "hi", "schema": {"type": "object"}}).status_code == 200
-        assert server.engine._owns_loop is False
+        assert server.engine._bridge.current is not None and not server.engine._bridge.owned
     call(module, "stop", server)
     assert server.engine.state == "closed"
 

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liftinfer.backends import Backend
+from liftinfer.backends.chat import chat_token_ids
 from liftinfer.constraints.builder import allocate_bitmask, apply_bitmask, import_xgrammar
-from liftinfer.engine.base import Completion, GenerationEngine, PendingRequest, PreparedRequest, first_stop
-from liftinfer.engine.models import chat_token_ids, ensure_hf_dir, resolve_model
+from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest
+from liftinfer.engine.decode import DecodeRow
+from liftinfer.engine.loop import PendingRequest
 from liftinfer.errors import BackendError, LiftinferError, MissingDependency
 from liftinfer.markers import hookimpl
+from liftinfer.sources import ensure_hf_dir, resolve_model
 
 CPU_BATCH_SIZE = 8  # on 2-4 cores, larger waves add latency faster than throughput
 
@@ -29,7 +32,6 @@ CPU_BATCH_SIZE = 8  # on 2-4 cores, larger waves add latency faster than through
 class _Job(PendingRequest):
     prompt: list[int] = field(default_factory=list)
     failed: bool = False
-    tokens: list[int] = field(default_factory=list)
 
     def fail(self, error: LiftinferError) -> None:
         self.failed = True
@@ -167,7 +169,7 @@ class _Scheduler(threading.Thread):
         device = engine.device
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        matchers = [job.prepared.constraint.matcher() if job.prepared.constraint else None for job in wave]
+        rows = [DecodeRow(job.prepared, self._text, self.eos_ids) for job in wave]
         bitmask = allocate_bitmask(len(wave), self.vocab)
         generators = [self._generator(job) for job in wave]
         cache = _new_cache(engine.model)
@@ -177,7 +179,7 @@ class _Scheduler(threading.Thread):
                                use_cache=True, **{self.cache_arg: cache})
             logits = out.logits[:, -1, :].float()
             for i, row in enumerate(active):
-                self._fill(wave[row], matchers[row], bitmask, i)
+                self._fill(wave[row], rows[row], bitmask, i)
             apply_bitmask(logits, bitmask[: len(active)])
             chosen = [self._sample(logits[i], wave[row], generators[row]) for i, row in enumerate(active)]
             keep: list[int] = []
@@ -186,14 +188,14 @@ class _Scheduler(threading.Thread):
                 if job.cancelled or job.failed:
                     continue
                 try:
-                    reason = self._advance(job, matchers[row], token)
+                    reason = rows[row].advance(token)
                 except LiftinferError as exc:  # this row's grammar failed: its request fails, not the wave
                     job.fail(exc)
                     continue
                 if reason is None:
                     keep.append(i)
                 else:
-                    job.resolve(self._completion(job, prompts[row], reason, started))
+                    job.resolve(rows[row].completion(reason, prompt_tokens=len(prompts[row]), started=started))
             if not keep:
                 return
             index = torch.tensor(keep, device=device)
@@ -207,39 +209,18 @@ class _Scheduler(threading.Thread):
             active = [active[i] for i in keep]
 
     @staticmethod
-    def _fill(job: _Job, matcher: Any, bitmask: Any, index: int) -> None:
-        """Write the row's allowed tokens; every token for an unconstrained or failed row."""
-        if matcher is not None and not job.failed:
+    def _fill(job: _Job, row: DecodeRow, bitmask: Any, index: int) -> None:
+        """Write the row's allowed tokens; every token for a failed row (its output is dropped)."""
+        if not job.failed:
             try:
-                matcher.fill_next_token_bitmask(bitmask, index)
+                row.fill(bitmask, index)
                 return
             except LiftinferError as exc:
                 job.fail(exc)
         bitmask[index] = -1
 
-    def _advance(self, job: _Job, matcher: Any, token: int) -> str | None:
-        """Feed one token to the row; return why it finished, or None to go on."""
-        if matcher is None:
-            if token in self.eos_ids:
-                return "stop"
-        elif not matcher.accept_token(token):
-            raise BackendError(f"the grammar refused token {token} it had allowed")
-        elif matcher.is_terminated():
-            return "stop"
-        job.tokens.append(token)
-        stops = job.prepared.request.stop
-        if stops and first_stop(self._text(job.tokens), stops) is not None:
-            return "stop_string"
-        if len(job.tokens) >= job.prepared.max_tokens:
-            return "length"
-        return None
-
     def _text(self, tokens: list[int]) -> str:
         return str(self.engine.tokenizer.decode(tokens, skip_special_tokens=True))
-
-    def _completion(self, job: _Job, prompt: list[int], reason: str, started: float) -> Completion:
-        return Completion.decoded(job.prepared, self._text(job.tokens), reason, prompt_tokens=len(prompt),
-                                  generated=len(job.tokens), started=started)
 
     def _generator(self, job: _Job) -> Any:
         if job.prepared.seed is None or job.prepared.temperature == 0:

@@ -19,13 +19,15 @@ import uuid
 from typing import Any
 
 from liftinfer.backends import Backend, cuda_available
+from liftinfer.backends.chat import chat_token_ids
 from liftinfer.backends.vllm_startup import StartupLog
 from liftinfer.config import EngineConfig
 from liftinfer.constraints.grammars import prepare_for_xgrammar
-from liftinfer.engine.base import Completion, GenerationEngine, PreparedRequest, running_loop
-from liftinfer.engine.models import chat_token_ids, ensure_hf_dir, resolve_model
+from liftinfer.engine.base import Completion, EngineState, GenerationEngine, PreparedRequest
+from liftinfer.engine.loop import running_loop
 from liftinfer.errors import BackendError, ConfigError, MissingDependency, UnsupportedSchema
 from liftinfer.markers import hookimpl
+from liftinfer.sources import ensure_hf_dir, resolve_model
 
 # Chosen by measurement on the device (docs/benchmarks.md): with compact JSON, guidance reached 64 valid
 # objects on SmolLM2 in about half the wall time of xgrammar's default.
@@ -198,8 +200,7 @@ class VLLMEngine(GenerationEngine):
             raise UnsupportedSchema(f"vLLM ({self.grammar_backend}) refused the request: {exc}") from None
         except Exception as exc:
             if getattr(self.llm, "errored", False):
-                self.state, self.error = "failed", f"vLLM engine died: {exc}"
-                self._ready.clear()
+                self.set_state(EngineState.FAILED, f"vLLM engine died: {exc}")
             raise BackendError(f"vLLM failed: {type(exc).__name__}: {exc}") from None
         if final is None or not final.outputs:
             raise BackendError("vLLM returned no output")
@@ -223,7 +224,7 @@ class VLLMEngine(GenerationEngine):
         llm = getattr(self, "llm", None)
         if llm is None:
             return
-        handler, loop = getattr(llm, "output_handler", None), self._loop
+        handler, loop = getattr(llm, "output_handler", None), self._bridge.current
         # vLLM stops its engine core before this task, which then logs a scary EngineDeadError traceback on
         # every clean shutdown: stop the task first (only cancel it when closed from its own loop: no waiting).
         if handler is not None and loop is not None:

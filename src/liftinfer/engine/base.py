@@ -13,8 +13,9 @@ import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -24,6 +25,7 @@ from liftinfer.constraints.builder import Constraint, ConstraintBuilder
 from liftinfer.constraints.grammars import ENGINE_ORDER
 from liftinfer.constraints.limits import UNSERIALISABLE, CheckedSchemas, check_request_limits
 from liftinfer.engine.cache import CacheRoot, seed_compile_caches
+from liftinfer.engine.loop import EngineLoop
 from liftinfer.engine.request import GenerateRequest, GenerateResult, Timings, Usage
 from liftinfer.errors import (
     LiftinferError,
@@ -82,67 +84,18 @@ class Completion:
     queue_ms: float = 0.0
     generate_ms: float = 0.0
 
-    @classmethod
-    def decoded(cls, prepared: PreparedRequest, text: str, reason: str, *, prompt_tokens: int, generated: int,
-                started: float) -> Completion:
-        """A row a decode loop finished: the text cut at its stop string, the end token counted, times."""
-        if reason == "stop_string":
-            text = text[: first_stop(text, prepared.request.stop)]
-        return cls(text=text, finish_reason=reason, prompt_tokens=prompt_tokens,
-                   completion_tokens=generated + (1 if reason == "stop" else 0),
-                   queue_ms=(started - prepared.submitted) * 1000,
-                   generate_ms=(time.perf_counter() - started) * 1000)
 
+class EngineState(str, Enum):
+    """Where an engine is in its life; backends change it through :meth:`GenerationEngine.set_state`."""
 
-def running_loop() -> asyncio.AbstractEventLoop | None:
-    """The event loop running in this thread, if any."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+    CREATED = "created"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+    CLOSED = "closed"
 
-
-def first_stop(text: str, stops: Iterable[str] | None) -> int | None:
-    """Where the earliest of ``stops`` begins in ``text``; None when none occurs."""
-    found = [text.index(s) for s in stops or () if s in text]
-    return min(found) if found else None
-
-
-@dataclass
-class PendingRequest:
-    """A request handed to a backend's own worker thread (a decode loop outside the event loop).
-
-    The worker calls :meth:`resolve` from its thread; the coroutine in :meth:`run` gets the answer. A
-    cancelled caller (timeout, client gone) sets ``cancelled``, which the worker checks to drop the request.
-    """
-
-    prepared: PreparedRequest
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Completion]
-    cancelled: bool = False
-
-    def resolve(self, value: Completion | BaseException) -> None:
-        def _set() -> None:
-            if self.future.done():
-                return
-            if isinstance(value, BaseException):
-                self.future.set_exception(value)
-            else:
-                self.future.set_result(value)
-
-        self.loop.call_soon_threadsafe(_set)
-
-    @classmethod
-    async def run(cls, prepared: PreparedRequest, submit: Callable[[Any], None], **fields: Any) -> Completion:
-        """Hand ``prepared`` to ``submit`` (the worker's queue) and wait for the worker's answer."""
-        loop = asyncio.get_running_loop()
-        pending = cls(prepared, loop, loop.create_future(), **fields)
-        submit(pending)
-        try:
-            return await pending.future
-        except asyncio.CancelledError:
-            pending.cancelled = True
-            raise
+    def __str__(self) -> str:  # as the value in messages and f-strings, on every Python
+        return self.value
 
 
 class GenerationEngine(ABC):
@@ -162,7 +115,7 @@ class GenerationEngine(ABC):
         self.options = dict(options or {})
         self.cache = CacheRoot(self.config.cache_dir)
         self.model_name = self.config.model
-        self.state = "created"
+        self.state = EngineState.CREATED
         self.error: str | None = None
         self.startup: dict[str, float] = {}
         self.settings: dict[str, Any] = {}  # what the backend resolved (batch limits, grammar backend, ...)
@@ -173,9 +126,7 @@ class GenerationEngine(ABC):
         self._load_lock = threading.Lock()
         self._warm_lock = threading.Lock()
         self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._owns_loop = False  # False for a loop lent by attach_loop (a server's), which close leaves running
-        self._loop_lock = threading.Lock()
+        self._bridge = EngineLoop()
         self._admitted = 0
         self._checked_schemas = CheckedSchemas()
 
@@ -225,14 +176,22 @@ class GenerationEngine(ABC):
     def ready(self) -> bool:
         return self._ready.is_set()
 
+    def set_state(self, state: EngineState, error: str | None = None) -> None:
+        """Move the engine to ``state`` (with the reason, for ``failed``); only ``ready`` takes requests."""
+        self.state, self.error = state, error
+        if state is EngineState.READY:
+            self._ready.set()
+        else:
+            self._ready.clear()
+
     def load(self) -> GenerationEngine:
         """Load the model and the constraint layer; safe to call again and from several threads."""
         with self._load_lock:
             if self.ready:
                 return self
-            if self.state == "closed":
+            if self.state is EngineState.CLOSED:
                 raise NotReady("the engine is closed")
-            self.state, self.error = "loading", None
+            self.set_state(EngineState.LOADING)
             start = time.perf_counter()
             try:
                 if self.config.compile_cache_seed is not None:
@@ -249,12 +208,11 @@ class GenerationEngine(ABC):
                     engines=self.grammar_engines() or ENGINE_ORDER,
                 )
             except BaseException as exc:
-                self.state = "failed"
-                self.error = exc.message if isinstance(exc, LiftinferError) else f"{type(exc).__name__}: {exc}"
+                self.set_state(EngineState.FAILED,
+                               exc.message if isinstance(exc, LiftinferError) else f"{type(exc).__name__}: {exc}")
                 raise
             self.startup["total_ms"] = round((time.perf_counter() - start) * 1000, 1)
-            self.state = "ready"
-            self._ready.set()
+            self.set_state(EngineState.READY)
         self.plugins.engine_ready(self)
         return self
 
@@ -263,20 +221,16 @@ class GenerationEngine(ABC):
 
     def close(self) -> None:
         """Release the model and the engine's threads; further requests fail with 503."""
-        if self.state == "closed":
+        if self.state is EngineState.CLOSED:
             return
         self.plugins.engine_shutdown(self)
-        self._ready.clear()
-        self.state = "closed"
+        self.set_state(EngineState.CLOSED)
         try:
             self._close()
         finally:
             if self.constraints is not None:
                 self.constraints.close()
-            with self._loop_lock:
-                loop, self._loop = self._loop, None
-            if loop is not None and self._owns_loop:
-                loop.call_soon_threadsafe(loop.stop)
+            self._bridge.stop()
 
     def __enter__(self) -> GenerationEngine:
         return self.load()
@@ -284,7 +238,7 @@ class GenerationEngine(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ---- the engine's event loop ----------------------------------------------------------------------
+    # ---- the engine's event loop (engine/loop.py) ----------------------------------------------------
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -292,12 +246,7 @@ class GenerationEngine(ABC):
 
         The engine's own, in its own thread, unless :meth:`attach_loop` lent it one (a server's).
         """
-        with self._loop_lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="liftinfer-engine-loop", daemon=True).start()
-                self._loop, self._owns_loop = loop, True
-            return self._loop
+        return self._bridge.loop
 
     def attach_loop(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Run the engine's coroutines on ``loop``, a loop its owner runs (and stops), such as a server's.
@@ -308,10 +257,7 @@ class GenerationEngine(ABC):
         on): returns False, and keeps its own loop, otherwise. Synchronous calls
         (``generate``) from other threads still work; from ``loop``'s own thread, use ``agenerate``.
         """
-        with self._loop_lock:
-            if self._loop is None:
-                self._loop, self._owns_loop = loop, False
-            return self._loop is loop
+        return self._bridge.attach(loop)
 
     def detach_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Stop using ``loop`` (lent by :meth:`attach_loop`) before its owner closes it.
@@ -319,22 +265,13 @@ class GenerationEngine(ABC):
         An engine that outlives the server (one its caller closes later) then starts a loop of its own when
         next used. Backends with state bound to the old loop (vLLM's) must not be used after this.
         """
-        with self._loop_lock:
-            if self._loop is loop and not self._owns_loop:
-                self._loop = None
+        self._bridge.detach(loop)
 
     def _run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
-        loop = self.loop
-        if running_loop() is loop:  # waiting here would block the loop the coroutine needs: a deadlock
-            coro.close()
-            raise RuntimeError("a synchronous engine call from the engine's own event loop would deadlock; "
-                               "await engine.agenerate(...) there, or call from another thread")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        return self._bridge.run_sync(coro)
 
     async def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
-        if asyncio.get_running_loop() is self.loop:
-            return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+        return await self._bridge.run(coro)
 
     # ---- requests -------------------------------------------------------------------------------------
 
@@ -405,7 +342,7 @@ class GenerationEngine(ABC):
         if not self.ready:
             raise NotReady(f"the engine is {self.state}" + (f": {self.error}" if self.error else ""))
         if self._admitted >= self.config.max_queue:
-            raise Overloaded(f"the server is at its limit of {self.config.max_queue} requests in flight; retry")
+            raise Overloaded(f"the engine is at its limit of {self.config.max_queue} requests in flight; retry")
         self._admitted += 1
         try:
             return await self._admitted_generate(request)
@@ -515,7 +452,7 @@ class GenerationEngine(ABC):
 
     def health(self) -> dict[str, Any]:
         return {
-            "status": self.state,
+            "status": self.state.value,
             "ready": self.ready,
             "warm": self.warmup_report is not None,
             "model": self.model_name,

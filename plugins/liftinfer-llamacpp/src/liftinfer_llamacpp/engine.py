@@ -20,6 +20,7 @@ from liftinfer.plugin import (
     BackendError,
     Completion,
     ConfigError,
+    DecodeRow,
     GenerationEngine,
     LiftinferError,
     NotReady,
@@ -27,7 +28,6 @@ from liftinfer.plugin import (
     PreparedRequest,
     allocate_bitmask,
     apply_bitmask,
-    first_stop,
     import_xgrammar,
     resolve_model,
 )
@@ -140,12 +140,11 @@ class _Sequence:
     job: PendingRequest
     slot: int
     prompt: list[int]
-    matcher: Any
+    row: DecodeRow  # its grammar matcher and the tokens generated so far
     rng: Any
     started: float
     pending: list[int] = field(default_factory=list)
     position: int = 0
-    tokens: list[int] = field(default_factory=list)
 
 
 class _Scheduler(threading.Thread):
@@ -211,7 +210,7 @@ class _Scheduler(threading.Thread):
         try:
             prompt = self.model.render(job.prepared.chat)
             self.model.check_prompt(prompt)
-            matcher = job.prepared.constraint.matcher()
+            row = DecodeRow(job.prepared, self.model.detokenize)
         except Exception as exc:
             error = exc if isinstance(exc, LiftinferError) else BackendError(f"{type(exc).__name__}: {exc}")
             job.resolve(error)
@@ -228,7 +227,7 @@ class _Scheduler(threading.Thread):
                 self.model.forget(slot)
         self.stats.add(prompt_tokens=len(prompt), prompt_tokens_reused=reuse)
         started = time.perf_counter()
-        self.running.append(_Sequence(job, slot, prompt, matcher, rng, started, pending=prompt[reuse:],
+        self.running.append(_Sequence(job, slot, prompt, row, rng, started, pending=prompt[reuse:],
                                       position=reuse))
 
     def _slot_for(self, prompt: list[int]) -> tuple[int, int]:
@@ -299,7 +298,7 @@ class _Scheduler(threading.Thread):
         logits = self.model.logits(len(outputs))
         bitmask = self.bitmask[: len(outputs)]
         for row, seq in enumerate(outputs):
-            seq.matcher.fill_next_token_bitmask(self.bitmask, row)
+            seq.row.fill(self.bitmask, row)
         filled = clock()
         apply_bitmask(self.torch.from_numpy(logits), bitmask)
         masked = clock()
@@ -311,7 +310,7 @@ class _Scheduler(threading.Thread):
         for row, seq in enumerate(outputs):
             try:
                 token = self._sample(logits[row], seq)
-                reason = self._advance(seq, token)
+                reason = seq.row.advance(token, context_full=seq.position + 1 >= self.model.n_ctx_seq)
             except LiftinferError as exc:  # this request fails; the others go on
                 reason, error = "error", exc
             if reason is None:
@@ -319,20 +318,6 @@ class _Scheduler(threading.Thread):
                 continue
             self._finish(seq, error if reason == "error" else self._completion(seq, reason))
             self.running.remove(seq)
-
-    def _advance(self, seq: _Sequence, token: int) -> str | None:
-        """Feed one token to the request; return why it finished, or None to go on."""
-        if not seq.matcher.accept_token(token):
-            raise BackendError(f"the grammar refused token {token} it had allowed")
-        if seq.matcher.is_terminated():
-            return "stop"
-        seq.tokens.append(token)
-        stops = seq.job.prepared.request.stop
-        if stops and first_stop(self.model.detokenize(seq.tokens), stops) is not None:
-            return "stop_string"
-        if len(seq.tokens) >= seq.job.prepared.max_tokens or seq.position + 1 >= self.model.n_ctx_seq:
-            return "length"
-        return None
 
     def _sample(self, logits: Any, seq: _Sequence) -> int:
         np = self.np
@@ -352,8 +337,7 @@ class _Scheduler(threading.Thread):
     # ---- finishing ----------------------------------------------------------------------------------------
 
     def _completion(self, seq: _Sequence, reason: str) -> Completion:
-        return Completion.decoded(seq.job.prepared, self.model.detokenize(seq.tokens), reason,
-                                  prompt_tokens=len(seq.prompt), generated=len(seq.tokens), started=seq.started)
+        return seq.row.completion(reason, prompt_tokens=len(seq.prompt), started=seq.started)
 
     def _finish(self, seq: _Sequence, value: Completion | BaseException) -> None:
         self._release(seq, keep=isinstance(value, Completion))
@@ -362,7 +346,7 @@ class _Scheduler(threading.Thread):
     def _release(self, seq: _Sequence, keep: bool) -> None:
         """Free the slot; ``keep`` leaves the tokens decoded so far in its KV cache for the next request."""
         if keep:
-            self.cached[seq.slot] = (seq.prompt + seq.tokens)[: seq.position]
+            self.cached[seq.slot] = (seq.prompt + seq.row.tokens)[: seq.position]
         else:
             self.model.forget(seq.slot)
         self.free.append(seq.slot)
