@@ -74,6 +74,25 @@ def test_conflicting_engine_options_name_both_plugins():
     assert "first" in info.value.message and "second" in info.value.message
 
 
+def test_a_hook_and_a_toggle_that_disagree_on_an_option_are_one_error_naming_both(tmp_path):
+    class Keen:
+        @hookimpl
+        def liftinfer_engine_options(self):
+            return {"enforce_eager": False}
+
+    plugins = Plugins(entry_points=False, disabled=set())
+    plugins.register(Keen(), name="keen")
+    config = EngineConfig(backend="transformers", cache_dir=tmp_path, toggles=["eager"])
+    with pytest.raises(ConfigError) as info:
+        load_engine(config, plugins=plugins, load=False)
+    assert info.value.message == ("engine option 'enforce_eager' is set to False by plugin keen and to True by "
+                                  "toggle 'eager'; drop one of them")
+    # agreeing is fine, and a user's own --option still wins over both
+    engine = load_engine(config.model_copy(update={"engine_options": {"enforce_eager": False}, "toggles": []}),
+                         plugins=plugins, load=False)
+    assert engine.options == {"enforce_eager": False}
+
+
 def test_unknown_hook_implementations_are_rejected():
     class Typo:
         @hookimpl
@@ -83,14 +102,6 @@ def test_unknown_hook_implementations_are_rejected():
     plugins = Plugins(entry_points=False, disabled=set())
     with pytest.raises(Exception, match="unknown hook"):
         plugins.register(Typo(), name="typo")
-
-
-def test_auto_prefers_transformers_without_cuda(monkeypatch):
-    import liftinfer.backends as backends
-
-    monkeypatch.setattr(backends, "cuda_available", lambda: False)
-    plugins = Plugins(entry_points=False, disabled=set())
-    assert plugins.select_backend(EngineConfig(backend="auto")) == "transformers"
 
 
 def test_unknown_backend_lists_the_installed_ones():

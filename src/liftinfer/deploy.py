@@ -11,12 +11,23 @@ toggle mounts its volume). Targets render whatever volumes and variables the spe
 
 from __future__ import annotations
 
+import logging
+import os
 import posixpath
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from liftinfer.contributions import Contributions
 from liftinfer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from liftinfer.config import EngineConfig, ServeConfig
+    from liftinfer.pluginmanager import Plugins
+
+log = logging.getLogger("liftinfer")
 
 CACHE_ROOT = "/cache"  # the engine's cache root (EngineConfig.cache_dir) inside a deployed container
 MODELS_DIR = f"{CACHE_ROOT}/models"
@@ -192,3 +203,68 @@ def edits_from_env(environ: dict[str, str]) -> list[tuple[str, Any]]:
     """The edits in ``LIFTINFER_DEPLOY_SET`` (``PATH=VALUE`` items separated by ``;``)."""
     raw = environ.get(DEPLOY_SET_ENV, "")
     return parse_edits([i for i in raw.split(";") if i.strip()], source=DEPLOY_SET_ENV)
+
+
+# ---- assembly: what every target renders ------------------------------------------------------------------
+
+# ServeConfig fields a deployment carries: all but host, port, target and keys, the target's business.
+_NOT_CARRIED = frozenset({"host", "port", "target", "api_key", "api_key_file"})
+
+
+def build_spec(engine: EngineConfig, serve: ServeConfig, plugins: Plugins,
+               edits: Sequence[tuple[str, Any]] = ()) -> DeploymentSpec:
+    """The deployment of ``engine`` behind ``serve``, in this order: the user's edits (``LIFTINFER_DEPLOY_SET``,
+    then ``--set``), what liftinfer itself needs (CUDA and vLLM where there is a GPU, else the CPU extra), the
+    switched-on toggles' edits (one that would undo a user's edit is an error), every ``liftinfer_deployment``
+    hook."""
+    user = [*edits_from_env(dict(os.environ)), *edits]
+    spec = DeploymentSpec()
+    for path, value in user:
+        spec.apply(path, value)
+    _complete(spec)
+    changes = plugins.toggle_changes(engine, None)
+    for warning in changes.warnings:
+        log.warning(warning)
+    merged = Contributions("deployment setting").add("--set", {p: v for p, v in user if not p.endswith("+")})
+    for owner, deployment in changes.owners("deployment"):
+        merged.add(owner, deployment)
+    changes.apply_to(spec)
+    spec.engine = {**engine_values(engine, list(changes.toggles)), **spec.engine}
+    carried = set(serve.model_fields_set) - _NOT_CARRIED
+    spec.serve = {**{k: v for k, v in serve.model_dump(mode="json").items() if k in carried}, **spec.serve}
+    plugins.deployment(spec, engine)
+    _warn_about_local_model(spec)
+    return spec.checked()
+
+
+def _complete(spec: DeploymentSpec) -> None:
+    """Fill in what liftinfer itself needs, where the user's edits left it open."""
+    from liftinfer.targets.common import requirements
+
+    gpu = spec.gpu.type is not None
+    core, heavy = requirements("vllm" if gpu else "cpu")
+    if gpu and spec.image.os_image is None:
+        spec.image.os_image = CUDA_IMAGE
+    if not spec.image.heavy_packages:
+        spec.image.heavy_packages = heavy
+    spec.image.packages = [*core, *(p for p in spec.image.packages if p not in core)]
+    spec.volumes.setdefault(MODELS_DIR, VolumeSpec(f"{spec.name}-models", "model weights"))
+    spec.env.setdefault("HF_HOME", f"{MODELS_DIR}/hf")
+
+
+def engine_values(engine: EngineConfig, toggles: list[str]) -> dict[str, Any]:
+    """The engine settings a deployment carries: what was set here, with the container's cache root."""
+    values = engine.model_dump(mode="json", include=engine.model_fields_set - {"cache_dir"})
+    values["cache_dir"] = CACHE_ROOT
+    values.pop("toggles", None)
+    if toggles:
+        values["toggles"] = toggles
+    return values
+
+
+def _warn_about_local_model(spec: DeploymentSpec) -> None:
+    model = str(spec.engine.get("model", ""))
+    under_volume = any(model.startswith(path.rstrip("/") + "/") for path in spec.volumes)
+    if model and not under_volume and Path(model).expanduser().exists():
+        log.warning("model %r is a path on this machine; the deployment will not have it. Use a hub id or a "
+                    "packaged model, or a path inside one of its volumes", model)

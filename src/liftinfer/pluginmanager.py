@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pluggy
 
 from liftinfer import hookspecs
-from liftinfer.errors import ConfigError
+from liftinfer.contributions import Contributions
+from liftinfer.errors import ConfigError, config_error_from
 
 if TYPE_CHECKING:
     import click
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from liftinfer.config import EngineConfig
     from liftinfer.deploy import DeploymentSpec
     from liftinfer.engine.base import GenerationEngine
-    from liftinfer.engine.models import ModelSource
+    from liftinfer.sources.base import ModelSource
     from liftinfer.targets.base import Target
     from liftinfer.toggles.base import Changes, Toggle
 
@@ -35,10 +36,10 @@ ENTRY_POINT_GROUP = "liftinfer"
 DISABLE_ENV = "LIFTINFER_DISABLE_PLUGINS"
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "liftinfer.backends",
+    "liftinfer.backends.default",
     "liftinfer.backends.transformers",
     "liftinfer.backends.vllm",
-    "liftinfer.engine.models",
+    "liftinfer.sources",
     "liftinfer.targets.local",
     "liftinfer.targets.modal",
     "liftinfer.targets.container",
@@ -163,24 +164,25 @@ class Plugins:
 
         return compose(active(config, self.toggles()), config, backend)
 
-    def engine_options(self, config: EngineConfig, backend: str) -> dict[str, Any]:
-        return self._merge("liftinfer_engine_options", "engine option", config=config, backend=backend)
+    def engine_options(self, config: EngineConfig, backend: str, toggles: Changes | None = None) -> dict[str, Any]:
+        """Every ``liftinfer_engine_options`` contribution and the switched-on ``toggles``' engine options,
+        merged in one place: two that set one key differently are an error naming both."""
+        merged = self._merge("liftinfer_engine_options", "engine option", config=config, backend=backend)
+        for owner, options in toggles.owners("engine_options") if toggles else ():
+            merged.add(owner, options)
+        return merged.values
 
-    def environment(self, config: EngineConfig) -> dict[str, str]:
-        return self._merge("liftinfer_environment", "environment variable", config=config)
+    def environment(self, config: EngineConfig, toggles: Changes | None = None) -> dict[str, str]:
+        """``liftinfer_environment`` contributions and the toggles' variables, merged like :meth:`engine_options`."""
+        merged = self._merge("liftinfer_environment", "environment variable", config=config)
+        for owner, variables in toggles.owners("environment") if toggles else ():
+            merged.add(owner, variables)
+        return merged.values
 
-    def _merge(self, hook: str, what: str, **kwargs: Any) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        owner: dict[str, str] = {}
-        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
-            contribution = impl.function(**_accepted(impl, kwargs)) or {}
-            for key, value in contribution.items():
-                if key in merged and merged[key] != value:
-                    raise ConfigError(
-                        f"{what} {key!r} is set to {merged[key]!r} by {owner[key]} and to {value!r} by "
-                        f"{impl.plugin_name}"
-                    )
-                merged[key], owner[key] = value, impl.plugin_name
+    def _merge(self, hook: str, what: str, **kwargs: Any) -> Contributions:
+        merged = Contributions(what)
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):  # registration order
+            merged.add(f"plugin {impl.plugin_name}", impl.function(**_accepted(impl, kwargs)))
         return merged
 
     def deployment(self, spec: DeploymentSpec, config: EngineConfig) -> None:
@@ -234,16 +236,12 @@ def load_engine(
 
     plugins = plugins or get_plugins()
     if config is None:
+        from pydantic import ValidationError
+
         try:
             config = EngineConfig(**overrides)
-        except Exception as exc:
-            from pydantic import ValidationError
-
-            if isinstance(exc, ValidationError):
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first["loc"])
-                raise ConfigError(f"{field}: {first['msg']}", field=field) from None
-            raise
+        except ValidationError as exc:
+            raise config_error_from(list(exc.errors())) from None
     elif overrides:
         config = config.model_copy(update=overrides)
     name = plugins.select_backend(config)
@@ -251,9 +249,10 @@ def load_engine(
     toggles = plugins.toggle_changes(config, name)
     for warning in toggles.warnings:
         log.warning(warning)
-    options = {**plugins.engine_options(config, name), **toggles.engine_options, **config.engine_options}
+    # the user's own --option values win: they are what was asked for by name
+    options = {**plugins.engine_options(config, name, toggles), **config.engine_options}
     # before anything touches CUDA or imports a backend: some variables are read once, at start-up
-    os.environ.update({**plugins.environment(config), **toggles.environment})
+    os.environ.update(plugins.environment(config, toggles))
     reason = backend.unavailable()
     if reason is not None:
         raise ConfigError(f"backend {name!r} cannot run here: {reason}", field="backend")

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from liftinfer.config import EngineConfig, ServeConfig
-from liftinfer.deploy import parse_edits
+from liftinfer.deploy import build_spec, parse_edits
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +24,6 @@ def make_spec(liftinfer_plugins: Any, tmp_path: Any) -> Any:
         if toggles:
             engine["toggles"] = list(toggles)
         config = EngineConfig(cache_dir=tmp_path / "cache", **engine)
-        return target.spec(config, ServeConfig(), liftinfer_plugins, parse_edits(list(edits))), config
+        return build_spec(config, ServeConfig(), liftinfer_plugins, parse_edits(list(edits))), config
 
     return make

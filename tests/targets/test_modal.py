@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("modal")
 
 from liftinfer import hookimpl
-from liftinfer.deploy import CUDA_IMAGE, VolumeSpec
+from liftinfer.deploy import CUDA_IMAGE, VolumeSpec, build_spec
 from liftinfer.errors import TargetError
 from liftinfer.targets.common import record_base_image, requirements
 from liftinfer.targets.modal import ModalTarget
@@ -227,4 +227,4 @@ def test_without_a_primed_volume_there_is_no_prime_function(build):
     assert not hasattr(build(), "prime")
     target, config = ModalTarget(), EngineConfig()
     with pytest.raises(TargetError, match="nothing to prime"):
-        target.prime(target.spec(config, ServeConfig(), get_plugins()), config)
+        target.prime(build_spec(config, ServeConfig(), get_plugins()), config)

@@ -87,7 +87,9 @@ def prime(target: str, **engine_values: Any) -> None:
 
         plugins = get_plugins()
         chosen = target_named(target, plugins)
-        report = chosen.prime(chosen.spec(config, ServeConfig(), plugins), config)
+        from liftinfer.deploy import build_spec
+
+        report = chosen.prime(build_spec(config, ServeConfig(), plugins), config)
         click.echo(json.dumps({"target": target, **report}, default=str))
         return
     start = time.perf_counter()

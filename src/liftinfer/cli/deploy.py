@@ -70,7 +70,9 @@ def prepare(values: dict[str, Any]) -> tuple[Target, DeploymentSpec, EngineConfi
     target = target_named(values.pop("target"), plugins)
     edits = deployment_edits(values)
     engine = engine_config(**values)
-    return target, target.spec(engine, ServeConfig(), plugins, edits), engine
+    from liftinfer.deploy import build_spec
+
+    return target, build_spec(engine, ServeConfig(), plugins, edits), engine
 
 
 def deployment_edits(values: dict[str, Any]) -> list[tuple[str, Any]]:

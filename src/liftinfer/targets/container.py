@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from liftinfer.deploy import CACHE_ROOT, DeploymentSpec
+from liftinfer.deploy import CACHE_ROOT, DeploymentSpec, build_spec
 from liftinfer.errors import TargetError
 from liftinfer.markers import hookimpl
 from liftinfer.targets.base import Target
@@ -68,7 +68,7 @@ class ContainerTarget(Target):
         return recorded_base_image(engine.cache_dir, base, self.name) or base
 
     def serve(self, engine: EngineConfig, serve: ServeConfig, plugins: Plugins) -> None:
-        spec = self.spec(engine, serve, plugins)
+        spec = build_spec(engine, serve, plugins)
         _need_engine("serve")
         with tempfile.TemporaryDirectory(prefix="liftinfer-container-") as tmp:
             self.build(spec, engine, Path(tmp))

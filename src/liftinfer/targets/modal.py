@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from liftinfer.deploy import build_spec
 from liftinfer.errors import MissingDependency, TargetError
 from liftinfer.markers import hookimpl
 from liftinfer.targets import modal_source
@@ -96,7 +97,7 @@ class ModalTarget(Target):
         return out
 
     def serve(self, engine: EngineConfig, serve: ServeConfig, plugins: Plugins) -> None:
-        self.run_ephemeral(self.spec(engine, serve, plugins), engine, wait=_wait_for_interrupt)
+        self.run_ephemeral(build_spec(engine, serve, plugins), engine, wait=_wait_for_interrupt)
 
     def run_ephemeral(self, spec: DeploymentSpec, engine: EngineConfig,
                       wait: Callable[[], None]) -> list[str]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from liftinfer.contributions import Contributions
 from liftinfer.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,6 +29,13 @@ class Changes:
     deployment: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     toggles: tuple[str, ...] = ()
+    # each toggle's own changes, for merges that name the toggle (engine options and environment meet the
+    # hooks' contributions in the plugin manager)
+    each: tuple[tuple[str, Changes], ...] = ()
+
+    def owners(self, part: str) -> list[tuple[str, Mapping[str, Any]]]:
+        """``(owner, mapping)`` for one part ("engine_options", "environment", "deployment"), per toggle."""
+        return [(f"toggle {name!r}", getattr(changes, part)) for name, changes in self.each]
 
     def apply_to(self, spec: DeploymentSpec) -> DeploymentSpec:
         for path, value in self.deployment.items():
@@ -72,27 +80,21 @@ def compose(toggles: Iterable[Toggle], config: EngineConfig, backend: str | None
     """Merge the toggles' changes; conflicting values are an error that names both toggles."""
     toggles = sorted(toggles, key=lambda t: t.name)
     names = {t.name for t in toggles}
-    merged: dict[str, dict[str, Any]] = {"engine_options": {}, "environment": {}, "deployment": {}}
-    owners: dict[tuple[str, str], str] = {}
+    each = tuple((t.name, t.changes(config, backend)) for t in toggles)
+    merged = Changes(each=each)
+    parts = {part: Contributions(what) for part, what in _PARTS.items()}
     warnings: list[str] = []
-    for toggle in toggles:
-        changes = toggle.changes(config, backend)
-        for part, target in merged.items():
-            for key, value in getattr(changes, part).items():
-                if key.endswith("+"):  # list extensions add up instead of conflicting
-                    target[key] = [*target.get(key, []), *(value if isinstance(value, list) else [value])]
-                    continue
-                if key in target and target[key] != value:
-                    raise ConfigError(
-                        f"toggles {owners[part, key]!r} and {toggle.name!r} conflict: {part} {key!r} is "
-                        f"{target[key]!r} for one and {value!r} for the other"
-                    )
-                target[key] = value
-                owners[part, key] = toggle.name
+    for (name, changes), toggle in zip(each, toggles, strict=True):
+        for part, contributions in parts.items():
+            contributions.add(f"toggle {name!r}", getattr(changes, part))
         warnings.extend(changes.warnings)
         for other, why in toggle.pointless_with.items():
             pair = " and ".join(repr(n) for n in sorted((toggle.name, other)))
             if other in names and not any(w.startswith(f"toggles {pair}") for w in warnings):
                 warnings.append(f"toggles {pair} together: {why}")
-    return Changes(merged["engine_options"], merged["environment"], merged["deployment"],
-                   tuple(dict.fromkeys(warnings)), tuple(t.name for t in toggles))
+    return replace(merged, engine_options=parts["engine_options"].values, environment=parts["environment"].values,
+                   deployment=parts["deployment"].values, warnings=tuple(dict.fromkeys(warnings)),
+                   toggles=tuple(t.name for t in toggles))
+
+
+_PARTS = {"engine_options": "engine option", "environment": "environment variable", "deployment": "deployment setting"}
