@@ -50,6 +50,13 @@ class ConfigError(LiftinferError):
     type = "config_error"
 
 
+def config_error_from(errors: list[Any]) -> ConfigError:
+    """A ConfigError naming the first setting pydantic rejected (``errors``: a ValidationError's errors())."""
+    first = errors[0] if errors else {}
+    field = ".".join(str(p) for p in first.get("loc", ()))
+    return ConfigError(f"{field}: {first.get('msg', 'invalid value')}", field=field or None)
+
+
 class MissingDependency(LiftinferError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 

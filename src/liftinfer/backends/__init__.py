@@ -1,15 +1,13 @@
-"""Generation backends. Each is a plugin that registers a :class:`Backend` record."""
+"""Generation backends. Each is a plugin that registers a :class:`Backend` record; the default choice among
+them is the plugin in :mod:`liftinfer.backends.default`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from liftinfer.markers import hookimpl
-
 if TYPE_CHECKING:
-    from liftinfer.config import EngineConfig
     from liftinfer.engine.base import GenerationEngine
 
 
@@ -46,14 +44,3 @@ def cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
-
-
-@hookimpl(trylast=True)
-def liftinfer_select_backend(config: EngineConfig, backends: Mapping[str, Backend]) -> str | None:
-    """The default choice: vLLM where CUDA and vLLM are present, else transformers."""
-    if "vllm" in backends and backends["vllm"].unavailable() is None and cuda_available():
-        return "vllm"
-    if "transformers" in backends:
-        return "transformers"
-    usable = [name for name, b in backends.items() if b.unavailable() is None]
-    return usable[0] if usable else None

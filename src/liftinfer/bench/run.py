@@ -86,8 +86,8 @@ def _worker(plan: BenchPlan, spec: dict[str, Any], env: dict[str, str]) -> dict[
 def raw_engine_kwargs(plan: BenchPlan, default_structured: bool) -> dict[str, Any]:
     from liftinfer.backends.vllm import engine_kwargs
     from liftinfer.engine.cache import CacheRoot
-    from liftinfer.engine.models import ensure_hf_dir, resolve_model
     from liftinfer.pluginmanager import get_plugins
+    from liftinfer.sources import ensure_hf_dir, resolve_model
 
     config = EngineConfig(**plan.config([]))
     model = resolve_model(config.model, CacheRoot(config.cache_dir), get_plugins().model_sources())

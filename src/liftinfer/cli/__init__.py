@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from liftinfer.errors import ConfigError, LiftinferError
+from liftinfer.errors import LiftinferError, config_error_from
 from liftinfer.version import __version__
 
 
@@ -32,9 +32,7 @@ class LiftinferGroup(click.Group):
         except LiftinferError as exc:
             fail(exc)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            fail(ConfigError(f"{field}: {first['msg']}", field=field))
+            fail(config_error_from(list(exc.errors())))
         except KeyboardInterrupt:
             sys.exit(130)
 

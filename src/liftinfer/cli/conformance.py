@@ -103,8 +103,8 @@ def _tokenizer(model: str | None, cache_dir: Path | None) -> tuple[str, int]:
     """The model's Hugging Face directory (its tokenizer) and vocabulary size."""
     from liftinfer.config import EngineConfig
     from liftinfer.engine.cache import CacheRoot
-    from liftinfer.engine.models import ensure_hf_dir, resolve_model
     from liftinfer.pluginmanager import get_plugins
+    from liftinfer.sources import ensure_hf_dir, resolve_model
 
     options = {"model": model, "cache_dir": cache_dir}
     given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
