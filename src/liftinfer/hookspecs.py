@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from liftinfer.config import EngineConfig
     from liftinfer.deploy import DeploymentSpec
     from liftinfer.engine.base import GenerationEngine
-    from liftinfer.engine.models import ModelSource
+    from liftinfer.sources.base import ModelSource
     from liftinfer.targets.base import Target
     from liftinfer.toggles.base import Toggle
 

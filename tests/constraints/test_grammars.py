@@ -105,7 +105,8 @@ def test_llguidance_masks_match_with_the_real_tokenizer(model_cache_dir):
     import xgrammar as xgr
 
     from liftinfer.engine.cache import CacheRoot
-    from liftinfer.engine.models import PackagedSource, ensure_hf_dir, resolve_model
+    from liftinfer.sources import ensure_hf_dir, resolve_model
+    from liftinfer.sources.packaged import PackagedSource
 
     cache = CacheRoot(model_cache_dir)
     path = ensure_hf_dir(resolve_model("smollm2", cache, [PackagedSource()]), cache)

@@ -3,7 +3,6 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
-from liftinfer.constraints.disjoint import provably_disjoint
 from liftinfer.constraints.keywords import CALENDAR_PATTERNS, LLGUIDANCE, XGRAMMAR, relax
 
 CHECKED = frozenset(Draft202012Validator.FORMAT_CHECKER.checkers)
@@ -20,31 +19,6 @@ def test_oneof_of_overlapping_branches_is_left_to_validation():
     view = relax(schema, LLGUIDANCE, CHECKED)
     assert view.validation_only == {"oneOf": ["/oneOf"]}
     assert view.schema == {"anyOf": [{"type": "number"}, {"type": "integer"}]}
-
-
-@pytest.mark.parametrize(
-    "branches, disjoint",
-    [
-        ([{"const": "a"}, {"const": "b"}], True),
-        (
-            [
-                {"type": "object", "properties": {"kind": {"const": "a"}}, "required": ["kind"]},
-                {"type": "object", "properties": {"kind": {"const": "b"}}, "required": ["kind"]},
-            ],
-            True,
-        ),
-        (
-            [
-                {"properties": {"kind": {"const": "a"}}, "required": ["kind"]},
-                {"properties": {"kind": {"const": "b"}}, "required": ["kind"]},
-            ],
-            False,
-        ),  # a string matches both
-        ([{"enum": [1, 2]}, {"enum": [2.0, 3]}], False),
-    ],
-)
-def test_disjointness_is_only_claimed_when_proved(branches, disjoint):
-    assert provably_disjoint(branches, {}) is disjoint
 
 
 def test_keywords_no_engine_enforces_are_relaxed_for_both():
@@ -107,15 +81,3 @@ def test_date_time_pattern_agrees_with_the_validator(value):
     assert bool(re.fullmatch(CALENDAR_PATTERNS["date-time"][1:-1], value)) == checker.conforms(
         value, "date-time"
     )
-
-
-def test_generation_closes_objects_the_schema_leaves_open_but_not_merged_ones():
-    from liftinfer.constraints.closed import close_objects
-
-    schema = {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {}}}}}
-    closed = close_objects(schema)
-    assert closed["additionalProperties"] is False
-    assert closed["properties"]["a"]["additionalProperties"] is False
-    merged = {"allOf": [{"$ref": "#/$defs/base"}, {"properties": {"b": {}}}],
-              "$defs": {"base": {"properties": {"a": {}}}}}
-    assert close_objects(merged) == merged  # closing either branch would forbid the other's property
